@@ -1,0 +1,85 @@
+// pointwise/<shape>/nnjit and pointwise/<shape>/onednn for every pointwise line of
+// shapes.inc.
+#include <random>
+#include <variant>
+
+#include "bench/bench_util.hpp"
+#include "bench/onednn_conv.hpp"
+#include "jit/layout.hpp"
+#include "jit/pointwise/pointwise.hpp"
+
+namespace nnjit::bench {
+
+namespace {
+
+jit::PointwiseShape pointwise_shape(const ConvShape& s) {
+  return {.in_channels = s.in_channels,
+          .out_channels = s.out_channels,
+          .height = s.height,
+          .width = s.width,
+          .stride = s.stride,
+          .activation = s.activation,
+          .residual = s.residual ? jit::ResidualMode::before_activation : jit::ResidualMode::none};
+}
+
+void fill_random(float* p, int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  for (int64_t i = 0; i < n; ++i) p[i] = dist(rng);
+}
+
+void bench_nnjit(benchmark::State& state, const ConvShape& s) {
+  auto planned = jit::plan_pointwise(pointwise_shape(s), bench_host());
+  if (auto* why = std::get_if<std::string>(&planned)) {
+    state.SkipWithError(why->c_str());
+    return;
+  }
+  const auto& plan = std::get<jit::PointwisePlan>(planned);
+  std::vector<float> weights(static_cast<size_t>(s.out_channels * s.in_channels)),
+      bias(static_cast<size_t>(s.out_channels));
+  fill_random(weights.data(), static_cast<int64_t>(weights.size()), 2);
+  fill_random(bias.data(), static_cast<int64_t>(bias.size()), 3);
+  const jit::PointwiseWeights packed = jit::pack_pointwise_weights(plan, weights.data(), bias.data());
+  auto kernel = jit::get_pointwise_kernel(plan, "nnjit_bench_kernels");
+
+  // Blocked buffers with zero padding lanes, as the runtime keeps them.
+  const int64_t hw = s.height * s.width, ohw = s.out_height() * s.out_width();
+  std::vector<float> plain_src(static_cast<size_t>(s.in_channels * hw)),
+      plain_dst(static_cast<size_t>(s.out_channels * ohw));
+  fill_random(plain_src.data(), static_cast<int64_t>(plain_src.size()), 1);
+  fill_random(plain_dst.data(), static_cast<int64_t>(plain_dst.size()), 4);
+  jit::AlignedBuffer<float> src(plan.src_image_floats()), dst(plan.dst_image_floats());
+  jit::nchw_to_blocked(plain_src.data(), src.data(), 1, s.in_channels, hw, plan.block);
+  jit::nchw_to_blocked(plain_dst.data(), dst.data(), 1, s.out_channels, ohw, plan.block);
+  // Like oneDNN's sum post-op, the residual is added in place into dst.
+  const float* residual = s.residual ? dst.data() : nullptr;
+
+  for (auto _ : state) {
+    kernel->run(src.data(), dst.data(), packed, residual);
+    benchmark::ClobberMemory();
+  }
+  set_gflops(state, s.flops());
+  state.SetLabel(plan.name() + " kc=" + std::to_string(plan.chunk_channels));
+}
+
+void bench_onednn(benchmark::State& state, const ConvShape& s) {
+  OneDnnConv conv(s);
+  for (auto _ : state) conv.run();
+  set_gflops(state, s.flops());
+  state.SetLabel(conv.impl());
+}
+
+}  // namespace
+
+void register_pointwise_benchmarks() {
+  for (const ConvShape& s : bench_shapes()) {
+    if (s.family != Family::pointwise) continue;
+    const std::string base = std::string("pointwise/") + shape_name(s);
+    benchmark::RegisterBenchmark((base + "/nnjit").c_str(), [s](benchmark::State& st) { bench_nnjit(st, s); })
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark((base + "/onednn").c_str(), [s](benchmark::State& st) { bench_onednn(st, s); })
+        ->Unit(benchmark::kMicrosecond);
+  }
+}
+
+}  // namespace nnjit::bench

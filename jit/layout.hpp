@@ -1,0 +1,98 @@
+// Channel-blocked activations (nChw16c on AVX-512, nChw8c on AVX2) and their conversion
+// from and to ONNX's plain NCHW, used at graph inputs and outputs.
+//
+//   // A [1, 24, 56, 56] tensor in nChw16c: 2 blocks of 16 channels, the last 8 lanes zero.
+//   AlignedBuffer<float> b(blocked_size(1, 24, 56 * 56, 16));
+//   nchw_to_blocked(plain, b.data(), 1, 24, 56 * 56, 16);
+//   // element (n, c, p) of the blocked tensor:
+//   //   b[((n * ceil(C/B) + c / B) * plane + p) * B + c % B]
+//
+// Contracts:
+//  - `plane` is the product of the spatial dims (H*W for 2-D; any rank works).
+//  - Lanes past the last channel are written as zeros, and kernels keep them zero: a
+//    kernel may read a whole block without masking, and a zero lane multiplies to zero.
+//  - src and dst must not overlap.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <utility>
+
+namespace nnjit::jit {
+
+inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+inline int64_t div_up(int64_t value, int64_t divisor) { return (value + divisor - 1) / divisor; }
+
+// Channels rounded up to whole blocks.
+inline int64_t blocked_channels(int64_t channels, int block) { return round_up(channels, block); }
+// Floats held by a blocked tensor.
+inline int64_t blocked_size(int64_t batch, int64_t channels, int64_t plane, int block) {
+  return batch * blocked_channels(channels, block) * plane;
+}
+
+inline void nchw_to_blocked(const float* src, float* dst, int64_t batch, int64_t channels, int64_t plane,
+                            int block) {
+  const int64_t blocks = div_up(channels, block);
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t cb = 0; cb < blocks; ++cb) {
+      float* d = dst + (n * blocks + cb) * plane * block;
+      const int64_t lanes = std::min<int64_t>(block, channels - cb * block);
+      for (int64_t p = 0; p < plane; ++p) {
+        for (int64_t l = 0; l < lanes; ++l) d[p * block + l] = src[(n * channels + cb * block + l) * plane + p];
+        for (int64_t l = lanes; l < block; ++l) d[p * block + l] = 0.f;
+      }
+    }
+}
+
+inline void blocked_to_nchw(const float* src, float* dst, int64_t batch, int64_t channels, int64_t plane,
+                            int block) {
+  const int64_t blocks = div_up(channels, block);
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t c = 0; c < channels; ++c) {
+      const float* s = src + ((n * blocks + c / block) * plane) * block + c % block;
+      float* d = dst + (n * channels + c) * plane;
+      for (int64_t p = 0; p < plane; ++p) d[p] = s[p * block];
+    }
+}
+
+// A zero-filled float array aligned to a cache line, for blocked tensors and packed
+// weights (the kernels' full-vector loads are then aligned).
+template <class T>
+class AlignedBuffer {
+ public:
+  static constexpr std::size_t kAlignment = 64;
+
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(int64_t count) : size_(count > 0 ? static_cast<std::size_t>(count) : 0) {
+    if (size_ == 0) return;
+    const std::size_t bytes = (size_ * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
+    data_ = static_cast<T*>(std::aligned_alloc(kAlignment, bytes));
+    if (data_ == nullptr) throw std::bad_alloc();
+    std::memset(static_cast<void*>(data_), 0, bytes);
+  }
+  AlignedBuffer(AlignedBuffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    return *this;
+  }
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() { std::free(data_); }
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  std::size_t size() const { return size_; }
+  T& operator[](std::size_t i) { return data_[i]; }
+  const T& operator[](std::size_t i) const { return data_[i]; }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace nnjit::jit

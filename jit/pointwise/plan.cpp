@@ -1,0 +1,197 @@
+// plan_pointwise: every decision the pointwise emitter follows — ISA, register tile,
+// cache blocking — made from the shape and the host alone.
+#include <algorithm>
+#include <climits>
+#include <limits>
+#include <sstream>
+
+#include "jit/pointwise/pointwise.hpp"
+
+namespace nnjit::jit {
+
+namespace {
+
+// Throughput figures of current big cores (Zen 4/5, Golden Cove) that the tile cost
+// model uses; they rank tiles, they do not predict time.
+constexpr double kFmaPerCycle = 2.0;
+constexpr double kFmaLatency = 4.0;
+constexpr double kLoadsPerCycle = 3.0;
+// Cycles to set up and finish one microkernel call, per accumulator (init, post-ops,
+// store) — roughly; it makes tiny tiles lose to bigger ones on short reductions.
+constexpr double kPerAccumulatorOverhead = 1.5;
+
+constexpr int kMaxOcBlocks = 6;
+
+// Cycles one input-channel step of a kb x p tile takes: bound by FMA throughput, by the
+// latency of one accumulator's chain, or by loads (kb weight vectors, plus the source
+// broadcasts: AVX-512 folds one into every FMA, AVX2 broadcasts each pixel once). An
+// AVX2 vbroadcastss also takes an FP pipe on Zen (measured: 8x14 tiles ran 15% below
+// 16x6 ones), so it counts as half an FMA.
+double step_cycles(Isa isa, int kb, int p) {
+  const double fp_ops = kb * p + (isa == Isa::avx2 ? 0.5 * p : 0.0);
+  const double loads = (kb + (isa == Isa::avx512 ? kb * p : p)) / kLoadsPerCycle;
+  return std::max({fp_ops / kFmaPerCycle, kFmaLatency, loads});
+}
+
+// The most pixels a tile of kb blocks can hold: accumulators plus whatever the
+// reduction (kb weight vectors, one broadcast on AVX2) or the activation needs must fit.
+int max_pixels(Isa isa, int kb, int act_temps) {
+  const int regs = isa_vector_registers(isa);
+  const int reduction = kb + (isa == Isa::avx2 ? 1 : 0);
+  const int reserved = std::max(reduction, act_temps);
+  return std::max(0, (regs - reserved) / kb);
+}
+
+// Cycles for one output-channel tile of kb blocks to sweep every pixel once over all
+// input channels with p-pixel tiles (plus the row tail).
+double tile_cost(Isa isa, int kb, int p, int64_t rows, int64_t row_pixels, int64_t channels) {
+  const int64_t full = row_pixels / p;
+  const int tail = static_cast<int>(row_pixels % p);
+  double cost = static_cast<double>(full) * (step_cycles(isa, kb, p) * channels + kPerAccumulatorOverhead * kb * p);
+  if (tail > 0) cost += step_cycles(isa, kb, tail) * channels + kPerAccumulatorOverhead * kb * tail;
+  return cost * rows;
+}
+
+struct TileChoice {
+  PointwiseTile tile;
+  double cost = std::numeric_limits<double>::infinity();
+};
+
+TileChoice best_pixels(Isa isa, int kb, int act_temps, int64_t rows, int64_t row_pixels, int64_t channels) {
+  TileChoice best;
+  const int pmax = static_cast<int>(std::min<int64_t>(max_pixels(isa, kb, act_temps), row_pixels));
+  for (int p = 1; p <= pmax; ++p) {
+    const double cost = tile_cost(isa, kb, p, rows, row_pixels, channels);
+    // Ties go to the larger tile (fewer loop trips, fewer microkernel calls).
+    if (cost <= best.cost * (1 + 1e-9)) best = {{kb, p}, cost};
+  }
+  return best;
+}
+
+bool fits_int32(double v) { return v < static_cast<double>(INT_MAX); }
+
+}  // namespace
+
+std::string PointwiseShape::key() const {
+  std::ostringstream s;
+  s << "n" << batch << "_c" << in_channels << "_k" << out_channels << "_" << height << "x" << width << "_s" << stride
+    << (has_bias ? "_bias" : "") << "_act:" << activation.key() << "_res:" << residual_mode_name(residual);
+  return s.str();
+}
+
+std::string PointwisePlan::name() const {
+  // Fusions read in the order they apply: res_relu = relu(conv + residual).
+  std::ostringstream n;
+  n << "f32_pointwise";
+  if (shape.stride != 1) n << "_s" << shape.stride;
+  if (shape.residual == ResidualMode::before_activation) n << "_res";
+  if (shape.activation.kind != ActivationKind::none) n << "_" << shape.activation.name();
+  if (shape.residual == ResidualMode::after_activation) n << "_res";
+  n << "_" << main.oc_blocks * block << "x" << main.pixels << "__" << to_string(isa);
+  return n.str();
+}
+
+std::string PointwisePlan::key() const {
+  std::ostringstream s;
+  s << "pointwise/" << shape.key() << "/" << to_string(isa) << "/b" << block << "/t" << main.oc_blocks << "x"
+    << main.pixels << "," << tail.oc_blocks << "x" << tail.pixels << "/m" << main_tiles << "/kc" << chunk_channels
+    << "x" << chunks << "/r" << rows << "x" << row_pixels;
+  return s.str();
+}
+
+std::variant<PointwisePlan, std::string> plan_pointwise(const PointwiseShape& shape, const HostInfo& host) {
+  const auto& s = shape;
+  if (s.batch < 1 || s.in_channels < 1 || s.out_channels < 1 || s.height < 1 || s.width < 1)
+    return "pointwise: batch, channels and spatial sizes must be positive (got " + s.key() + ")";
+  if (s.stride != 1 && s.stride != 2)
+    return "pointwise: only strides 1 and 2 are generated (got " + std::to_string(s.stride) + ")";
+  if (auto why = s.activation.invalid_reason()) return "pointwise: " + *why;
+
+  PointwisePlan plan;
+  plan.shape = s;
+  bool found = false;
+#define NNJIT_POINTWISE_VARIANT(id) \
+  if (!found && host_has(host, Isa::id)) {  \
+    plan.isa = Isa::id;                     \
+    found = true;                           \
+  }
+#include "jit/pointwise/pointwise.inc"
+#undef NNJIT_POINTWISE_VARIANT
+  if (!found) return "pointwise: the host has neither AVX-512 (F/BW/VL/DQ) nor AVX2 with FMA";
+
+  const int B = isa_block(plan.isa);
+  plan.block = B;
+  plan.in_blocks = div_up(s.in_channels, B);
+  plan.out_blocks = div_up(s.out_channels, B);
+  const int64_t ho = s.out_height(), wo = s.out_width();
+  plan.rows = s.stride == 1 ? 1 : ho;
+  plan.row_pixels = s.stride == 1 ? ho * wo : wo;
+
+  // Register tile: the cheapest (oc blocks, pixels) by the cost model, counting the
+  // last, narrower output-channel tile when the blocks do not divide evenly.
+  const int act_temps = activation_temps(s.activation.kind);
+  double best_cost = std::numeric_limits<double>::infinity();
+  for (int kb = 1; kb <= std::min<int64_t>(kMaxOcBlocks, plan.out_blocks); ++kb) {
+    const TileChoice main = best_pixels(plan.isa, kb, act_temps, plan.rows, plan.row_pixels, s.in_channels);
+    if (main.tile.pixels == 0) continue;
+    const int64_t main_tiles = plan.out_blocks / kb;
+    const int tail_kb = static_cast<int>(plan.out_blocks % kb);
+    TileChoice tail;
+    if (tail_kb > 0) tail = best_pixels(plan.isa, tail_kb, act_temps, plan.rows, plan.row_pixels, s.in_channels);
+    const double cost = main.cost * static_cast<double>(main_tiles) + (tail_kb > 0 ? tail.cost : 0.0);
+    // Ties go to the larger tile: each source broadcast then feeds more FMAs.
+    const bool tie = cost <= best_cost * (1 + 1e-9) && cost >= best_cost * (1 - 1e-9);
+    const int area = main.tile.oc_blocks * main.tile.pixels, best_area = plan.main.oc_blocks * plan.main.pixels;
+    if (cost < best_cost * (1 - 1e-9) || (tie && area >= best_area)) {
+      best_cost = cost;
+      plan.main = main.tile;
+      plan.tail = tail_kb > 0 ? tail.tile : PointwiseTile{};
+      plan.main_tiles = main_tiles;
+    }
+  }
+  if (plan.main.pixels == 0) return "pointwise: no register tile fits the activation's temporaries";
+
+  // Cache blocking: one tile's weights for a chunk stay in half of L2 while the tile
+  // sweeps every pixel (the other half holds the source pixels and dst). Measured on
+  // Zen 4, streaming those weights from L2 costs nothing next to the FMAs, whereas each
+  // chunk boundary stores and reloads every accumulator, so chunks are as long as L2
+  // allows (an L1-sized chunk was 2-10% slower); only very wide layers are cut.
+  const int64_t bytes_per_channel = int64_t{plan.main.oc_blocks} * B * 4;
+  const int64_t l2 = static_cast<int64_t>(host.l2_bytes > 0 ? host.l2_bytes : kDefaultL2Bytes);
+  int64_t kc = std::max<int64_t>(B, (l2 / 2) / bytes_per_channel / B * B);
+  if (kc >= s.in_channels) kc = round_up(s.in_channels, B);
+  plan.chunk_channels = kc;
+  plan.chunks = div_up(s.in_channels, kc);
+
+  // The emitter encodes these strides as 32-bit immediates and displacements.
+  const double in_plane_bytes = static_cast<double>(s.height * s.width) * B * 4;
+  const double out_plane_bytes = static_cast<double>(ho * wo) * B * 4;
+  const int max_kb = std::max(plan.main.oc_blocks, plan.tail.oc_blocks);
+  if (!fits_int32(in_plane_bytes * static_cast<double>(kc / B + 1)) || !fits_int32(out_plane_bytes * (max_kb + 1)) ||
+      !fits_int32(static_cast<double>(plan.packed_weights_floats()) * 4) ||
+      !fits_int32(static_cast<double>(plan.dst_image_floats()) * 4))
+    return "pointwise: one image is too large for the kernel's 32-bit offsets (" + s.key() + ")";
+  return plan;
+}
+
+PointwiseWeights pack_pointwise_weights(const PointwisePlan& plan, const float* weights, const float* bias) {
+  const int64_t C = plan.shape.in_channels, K = plan.shape.out_channels, B = plan.block;
+  PointwiseWeights w{AlignedBuffer<float>(plan.packed_weights_floats()), AlignedBuffer<float>(plan.packed_bias_floats())};
+  // Tile t holds [C][kb][B]: for each input channel, the tile's output channels in a row,
+  // the order the microkernel loads them.
+  for (int64_t t = 0; t < plan.tiles(); ++t) {
+    const int kb = t < plan.main_tiles ? plan.main.oc_blocks : plan.tail.oc_blocks;
+    const int64_t first_oc = t * plan.main.oc_blocks * B;
+    float* dst = w.weights.data() + first_oc * C;
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t j = 0; j < kb * B; ++j) {
+        const int64_t oc = first_oc + j;
+        dst[c * kb * B + j] = oc < K ? weights[oc * C + c] : 0.f;
+      }
+  }
+  if (bias != nullptr)
+    for (int64_t k = 0; k < K; ++k) w.bias[static_cast<std::size_t>(k)] = bias[k];
+  return w;
+}
+
+}  // namespace nnjit::jit

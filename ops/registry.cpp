@@ -1,0 +1,44 @@
+// The table of every op nnjit claims. Each op group (one .cpp per group) appends its
+// schemas; adding a group means adding one line to kGroups.
+#include <map>
+
+#include "ops/op.hpp"
+#include "ops/registry.hpp"
+
+namespace nnjit::ops {
+
+namespace {
+
+using GroupFn = void (*)(std::vector<OpSchema>&);
+constexpr GroupFn kGroups[] = {
+    register_elementwise_ops,  // ops/elementwise.cpp
+    register_nn_ops,           // ops/nn.cpp: Conv, Gemm, MatMul, BatchNormalization, pooling, norms, Softmax
+    register_tensor_ops,       // ops/tensor_ops.cpp: shape and data movement
+    register_reduce_ops,       // ops/reduce.cpp
+};
+
+const std::map<std::string_view, OpSchema>& table() {
+  static const std::map<std::string_view, OpSchema> t = [] {
+    std::vector<OpSchema> all;
+    for (GroupFn g : kGroups) g(all);
+    std::map<std::string_view, OpSchema> m;
+    for (const OpSchema& s : all) m.emplace(s.name, s);
+    return m;
+  }();
+  return t;
+}
+
+}  // namespace
+
+const OpSchema* find_schema(std::string_view op_type) {
+  auto it = table().find(op_type);
+  return it == table().end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> supported_ops() {
+  std::vector<std::string> v;
+  for (const auto& [name, s] : table()) v.emplace_back(name);
+  return v;
+}
+
+}  // namespace nnjit::ops

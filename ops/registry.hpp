@@ -1,0 +1,15 @@
+// Registration functions of the op groups (see registry.cpp).
+#pragma once
+
+#include <vector>
+
+#include "ops/op.hpp"
+
+namespace nnjit::ops {
+
+void register_elementwise_ops(std::vector<OpSchema>& out);
+void register_nn_ops(std::vector<OpSchema>& out);
+void register_tensor_ops(std::vector<OpSchema>& out);
+void register_reduce_ops(std::vector<OpSchema>& out);
+
+}  // namespace nnjit::ops

@@ -1,0 +1,44 @@
+// Helpers shared by the shape rules and reference implementations.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "nnjit/tensor.hpp"
+
+namespace nnjit::ops {
+
+// Numpy-style multidirectional broadcast; throws InvalidInput naming both shapes.
+Shape broadcast_shapes(const Shape& a, const Shape& b);
+// Row-major strides of a shape (in elements).
+std::vector<int64_t> strides_of(const Shape& s);
+// Strides of `in` broadcast to `out` (0 along broadcast dims), right-aligned.
+std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out);
+// Reads element i of an integer tensor (int32/int64) as int64; InvalidInput for other types.
+int64_t int_at(const Tensor& t, int64_t i);
+// All elements of an int32/int64 tensor as int64.
+std::vector<int64_t> to_ints(const Tensor& t);
+// Element i of a float/int tensor as double.
+double number_at(const Tensor& t, int64_t i);
+
+// Calls f(out_index, in_offsets...) for every element of `out`, with each input's offset
+// computed from its broadcast strides. Used by the elementwise references.
+template <class F>
+void for_each_broadcast(const Shape& out, const std::vector<std::vector<int64_t>>& in_strides, F&& f) {
+  const int r = static_cast<int>(out.size());
+  const int64_t n = shape_numel(out);
+  std::vector<int64_t> idx(static_cast<std::size_t>(r), 0);
+  std::vector<int64_t> off(in_strides.size(), 0);
+  for (int64_t e = 0; e < n; ++e) {
+    f(e, off);
+    for (int d = r - 1; d >= 0; --d) {
+      ++idx[d];
+      for (std::size_t k = 0; k < off.size(); ++k) off[k] += in_strides[k][d];
+      if (idx[d] < out[d]) break;
+      for (std::size_t k = 0; k < off.size(); ++k) off[k] -= in_strides[k][d] * out[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+}  // namespace nnjit::ops

@@ -1,0 +1,256 @@
+// Engine, Model and Session: the phases load -> optimize -> plan -> compile, then run.
+#include <chrono>
+#include <filesystem>
+#include <map>
+
+#include "graph/passes.hpp"
+#include "loaders/onnx_loader.hpp"
+#include "nnjit/engine.hpp"
+#include "runtime/model_impl.hpp"
+#include "runtime/probe.hpp"
+
+namespace nnjit {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::vector<TensorInfo> infos_of(const graph::Graph& g, const std::vector<int>& ids) {
+  std::vector<TensorInfo> out;
+  for (int v : ids) {
+    const graph::Value& val = g.values[static_cast<std::size_t>(v)];
+    out.push_back({val.name, val.dtype, val.shape});
+  }
+  return out;
+}
+
+// The execution plan: one step per node, each on the reference kernel for now.
+void plan_steps(ModelImpl& m) {
+  const graph::Graph& g = m.graph;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const graph::Node& n = g.nodes[i];
+    runtime::Step s;
+    s.nodes = {static_cast<int>(i)};
+    s.op = n.op_type;
+    s.inputs = n.inputs;
+    s.outputs = n.outputs;
+    s.attrs = &n.attrs;
+    m.steps.push_back(std::move(s));
+  }
+}
+
+void compile_steps(ModelImpl& m) {
+  for (runtime::Step& s : m.steps) {
+    const ops::OpSchema* schema = ops::find_schema(s.op);
+    if (!schema) throw_internal("no schema for planned op " + s.op);
+    s.kernel = "reference";
+    s.reason = "no JIT kernel for " + s.op + " yet";
+    s.run = schema->compute;
+  }
+}
+
+void plan_memory(ModelImpl& m) {
+  const graph::Graph& g = m.graph;
+  std::vector<std::size_t> sizes(g.values.size(), 0);
+  std::vector<runtime::ValueKind> kinds(g.values.size(), runtime::ValueKind::Allocate);
+  for (std::size_t v = 0; v < g.values.size(); ++v) {
+    const graph::Value& val = g.values[v];
+    if (val.constant.defined()) {
+      kinds[v] = runtime::ValueKind::Constant;
+      continue;
+    }
+    if (val.dtype != DType::Undefined && val.shape_known)
+      sizes[v] = static_cast<std::size_t>(shape_numel(val.shape)) * dtype_size(val.dtype);
+  }
+  for (int v : g.outputs)
+    if (kinds[static_cast<std::size_t>(v)] == runtime::ValueKind::Allocate) kinds[static_cast<std::size_t>(v)] = runtime::ValueKind::Output;
+  for (int v : g.inputs) kinds[static_cast<std::size_t>(v)] = runtime::ValueKind::Input;
+  std::vector<runtime::StepValues> steps;
+  for (const runtime::Step& s : m.steps) steps.push_back({s.inputs, s.outputs});
+  m.memory = runtime::plan_memory(sizes, kinds, steps);
+  if (m.options.max_arena_bytes && m.memory.arena_bytes > m.options.max_arena_bytes)
+    throw_invalid(m.graph.source + ": the activation arena needs " + std::to_string(m.memory.arena_bytes) +
+                  " bytes, over --max-arena-bytes " + std::to_string(m.options.max_arena_bytes) +
+                  "; the smallest arena nnjit can reach for this model is " + std::to_string(m.memory.arena_bytes));
+}
+
+void check_options(const Options& o) {
+  if (o.threads < 1 || o.threads > 1024) throw_invalid("threads must be between 1 and 1024, got " + std::to_string(o.threads));
+  if (o.isa != "auto" && o.isa != "avx512" && o.isa != "avx2" && o.isa != "reference")
+    throw_invalid("isa must be auto, avx512, avx2 or reference, got '" + o.isa + "'");
+  if (o.default_dim < 0) throw_invalid("default_dim must not be negative");
+}
+
+std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& host, const Options& options,
+                                         Clock::time_point t0) {
+  auto m = std::make_unique<ModelImpl>();
+  m->options = options;
+  m->host = runtime::apply_overrides(host, options.host);
+  graph::finalize(g, options);
+  m->inputs = infos_of(g, g.inputs);
+  m->outputs = infos_of(g, g.outputs);
+  m->loaded_counts = graph::op_counts(g);
+  m->times.parse = ms_since(t0);
+
+  auto t = Clock::now();
+  if (options.optimize) m->optimize_report = graph::optimize(g);
+  m->graph = std::move(g);
+  m->times.optimize = ms_since(t);
+
+  t = Clock::now();
+  plan_steps(*m);
+  plan_memory(*m);
+  m->times.plan = ms_since(t);
+
+  t = Clock::now();
+  compile_steps(*m);
+  m->times.compile = ms_since(t);
+
+  for (const graph::Value& v : m->graph.values)
+    if (v.constant.defined()) m->weights_bytes += v.constant.nbytes();
+  m->times.total = ms_since(t0);
+  return std::make_shared<const Model>(std::move(m));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------- Model
+
+Model::Model(std::unique_ptr<ModelImpl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+const std::vector<TensorInfo>& Model::inputs() const { return impl_->inputs; }
+const std::vector<TensorInfo>& Model::outputs() const { return impl_->outputs; }
+const LoadTimes& Model::load_times() const { return impl_->times; }
+const std::vector<std::string>& Model::bound_dims() const { return impl_->graph.bound_dims; }
+std::size_t Model::weights_bytes() const { return impl_->weights_bytes; }
+std::size_t Model::arena_bytes() const { return impl_->memory.arena_bytes; }
+Session Model::session() const { return Session(shared_from_this()); }
+
+std::string Model::summary() const {
+  std::string s = "ops as loaded:   " + impl_->loaded_counts + "\n";
+  s += "ops as executed: " + graph::op_counts(impl_->graph) + "\n";
+  if (!impl_->optimize_report.empty()) s += "optimisation:    " + impl_->optimize_report + "\n";
+  return s;
+}
+
+std::string Model::plan_report() const {
+  const graph::Graph& g = impl_->graph;
+  std::string s;
+  for (std::size_t i = 0; i < impl_->steps.size(); ++i) {
+    const runtime::Step& st = impl_->steps[i];
+    std::string nodes;
+    for (int n : st.nodes) nodes += (nodes.empty() ? "" : "+") + g.nodes[static_cast<std::size_t>(n)].name;
+    std::string shape = st.outputs.empty() || st.outputs[0] < 0
+                            ? "-"
+                            : shape_str(g.values[static_cast<std::size_t>(st.outputs[0])].shape);
+    s += "#" + std::to_string(i) + " " + st.op + " [" + nodes + "] -> " + shape + "  kernel=" + st.kernel;
+    if (!st.reason.empty()) s += "  (" + st.reason + ")";
+    s += "\n";
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------- Session
+
+struct Session::State {
+  std::shared_ptr<void> arena;
+  std::vector<Tensor> slots;  // one per value: constants, views into the arena, bound inputs
+  std::vector<ops::ComputeContext> contexts;  // one per step, pointing into slots
+};
+
+Session::Session(std::shared_ptr<const Model> model) : model_(std::move(model)), state_(std::make_unique<State>()) {
+  const ModelImpl& m = model_->impl();
+  const graph::Graph& g = m.graph;
+  State& st = *state_;
+  const std::size_t arena = std::max<std::size_t>(m.memory.arena_bytes, 1);
+  void* base = std::aligned_alloc(runtime::kArenaAlign, (arena + 2 * runtime::kArenaAlign - 1) / runtime::kArenaAlign * runtime::kArenaAlign);
+  if (!base) throw_internal("out of memory allocating a " + std::to_string(arena) + "-byte arena");
+  st.arena = std::shared_ptr<void>(base, [](void* p) { std::free(p); });
+  st.slots.resize(g.values.size());
+  for (std::size_t v = 0; v < g.values.size(); ++v) {
+    const graph::Value& val = g.values[v];
+    const runtime::ValuePlan& p = m.memory.values[v];
+    if (val.constant.defined()) {
+      st.slots[v] = val.constant;
+    } else if ((p.kind == runtime::ValueKind::Allocate || p.kind == runtime::ValueKind::Output) && p.first_step >= 0) {
+      st.slots[v] = Tensor::view(val.dtype, val.shape, static_cast<char*>(base) + p.offset, st.arena);
+    }
+  }
+  st.contexts.reserve(m.steps.size());
+  for (const runtime::Step& s : m.steps) {
+    ops::ComputeContext ctx{*s.attrs, g.opset, {}, {}};
+    for (int v : s.inputs) ctx.inputs.push_back(v >= 0 ? &st.slots[static_cast<std::size_t>(v)] : nullptr);
+    for (int v : s.outputs) ctx.outputs.push_back(v >= 0 ? &st.slots[static_cast<std::size_t>(v)] : nullptr);
+    st.contexts.push_back(std::move(ctx));
+  }
+}
+
+Session::~Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+
+std::vector<NamedTensor> Session::run(const std::vector<NamedTensor>& inputs) {
+  const ModelImpl& m = model_->impl();
+  const graph::Graph& g = m.graph;
+  State& st = *state_;
+  std::vector<char> given(m.inputs.size(), 0);
+  for (const NamedTensor& in : inputs) {
+    std::size_t k = 0;
+    while (k < m.inputs.size() && m.inputs[k].name != in.name) ++k;
+    if (k == m.inputs.size()) {
+      std::string names;
+      for (const TensorInfo& i : m.inputs) names += (names.empty() ? "'" : ", '") + i.name + "'";
+      throw_invalid("input '" + in.name + "' is not an input of the model (its inputs: " + names + ")");
+    }
+    if (given[k]++) throw_invalid("input '" + in.name + "' is given twice");
+    const TensorInfo& want = m.inputs[k];
+    if (in.tensor.dtype() != want.dtype)
+      throw_invalid("input '" + in.name + "' has type " + dtype_name(in.tensor.dtype()) + ", the model expects " +
+                    dtype_name(want.dtype));
+    if (in.tensor.shape() != want.shape)
+      throw_invalid("input '" + in.name + "' has shape " + shape_str(in.tensor.shape()) + ", the model expects " +
+                    shape_str(want.shape));
+    st.slots[static_cast<std::size_t>(g.inputs[k])] = in.tensor;
+  }
+  for (std::size_t k = 0; k < m.inputs.size(); ++k)
+    if (!given[k]) throw_invalid("input '" + m.inputs[k].name + "' is missing");
+
+  for (std::size_t i = 0; i < m.steps.size(); ++i) m.steps[i].run(st.contexts[i]);
+
+  std::vector<NamedTensor> out;
+  out.reserve(m.outputs.size());
+  for (std::size_t k = 0; k < m.outputs.size(); ++k)
+    out.push_back({m.outputs[k].name, st.slots[static_cast<std::size_t>(g.outputs[k])].clone()});
+  // Drop the references to the caller's input tensors.
+  for (int v : g.inputs) st.slots[static_cast<std::size_t>(v)] = Tensor();
+  return out;
+}
+
+// ---------------------------------------------------------------------------- Engine
+
+struct Engine::Impl {
+  jit::HostInfo host = runtime::probe_host(runtime::real_sources());
+};
+
+Engine::Engine() : impl_(std::make_unique<Impl>()) {}
+Engine::~Engine() = default;
+
+std::shared_ptr<const Model> Engine::load(const std::string& path, const Options& options) const {
+  check_options(options);
+  const auto t0 = Clock::now();
+  return build_model(loaders::load_onnx_file(path), impl_->host, options, t0);
+}
+
+std::shared_ptr<const Model> Engine::load_bytes(const void* data, std::size_t size, const std::string& name,
+                                                const std::string& base_dir, const Options& options) const {
+  check_options(options);
+  const auto t0 = Clock::now();
+  return build_model(loaders::load_onnx(data, size, name, base_dir), impl_->host, options, t0);
+}
+
+std::vector<HostFigure> Engine::host_figures() const { return runtime::host_figures(impl_->host); }
+
+}  // namespace nnjit

@@ -1,0 +1,46 @@
+// What a loaded Model holds: the optimised graph, the execution plan, the memory plan.
+// Immutable after Engine::load; Sessions only read it.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "graph/graph.hpp"
+#include "jit/host_info.hpp"
+#include "nnjit/engine.hpp"
+#include "ops/op.hpp"
+#include "runtime/memory_plan.hpp"
+
+namespace nnjit {
+
+namespace runtime {
+
+using KernelFn = std::function<void(const ops::ComputeContext&)>;
+
+// One step of the execution plan: the graph nodes it covers and the kernel that runs them.
+struct Step {
+  std::vector<int> nodes;  // indices into the graph's nodes
+  std::string op;          // op type (or fused name)
+  std::vector<int> inputs, outputs;
+  const ops::Attributes* attrs = nullptr;
+  std::string kernel;  // kernel name, e.g. "reference"
+  std::string reason;  // why this kernel, when it is not the default choice
+  KernelFn run;
+};
+
+}  // namespace runtime
+
+struct ModelImpl {
+  graph::Graph graph;
+  Options options;
+  jit::HostInfo host;  // the probe's figures with Options::host applied
+  std::vector<TensorInfo> inputs, outputs;
+  std::string loaded_counts, optimize_report;
+  std::vector<runtime::Step> steps;
+  runtime::MemoryPlan memory;
+  LoadTimes times;
+  std::size_t weights_bytes = 0;
+};
+
+}  // namespace nnjit

@@ -1,0 +1,67 @@
+// Every zoo model (tools/export_zoo.py) must match torch's output within
+// 1e-4 x max|reference|, through the public API.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "nnjit/nnjit.hpp"
+
+namespace {
+
+std::string zoo_dir() {
+  const char* env = std::getenv("NNJIT_ZOO_DIR");
+  return env ? env : NNJIT_ZOO_DIR;
+}
+
+const char* const kZoo[] = {"mobilenet_v2",     "mobilenet_v3_small", "efficientnet_b0",
+                            "resnet50",         "resnext50_32x4d",    "shufflenet_v2_x1_0",
+                            "squeezenet1_1",    "darts_net",          "repvgg_net"};
+
+struct Error {
+  double max_abs = 0, max_ref = 0;
+};
+
+Error compare(const nnjit::Tensor& got, const nnjit::Tensor& ref) {
+  Error e;
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    const double r = ref.data<float>()[i], g = got.data<float>()[i];
+    e.max_ref = std::max(e.max_ref, std::fabs(r));
+    e.max_abs = std::isnan(g) ? INFINITY : std::max(e.max_abs, std::fabs(g - r));
+  }
+  return e;
+}
+
+void check_model(const std::string& name, const nnjit::Options& options) {
+  const std::string base = zoo_dir() + "/" + name;
+  REQUIRE_MESSAGE(std::filesystem::exists(base + ".onnx"),
+                  base << ".onnx is missing: run scripts/export-zoo.sh");
+  nnjit::Engine engine;
+  auto model = engine.load(base + ".onnx", options);
+  nnjit::Tensor input = nnjit::read_tensor_file(base + ".input.npy");
+  nnjit::Tensor ref = nnjit::read_tensor_file(base + ".output.npy");
+  nnjit::Session session = model->session();
+  auto outputs = session.run({{model->inputs().at(0).name, input}});
+  REQUIRE(outputs.size() == 1);
+  REQUIRE(outputs[0].tensor.shape() == ref.shape());
+  Error e = compare(outputs[0].tensor, ref);
+  MESSAGE(name << " [isa=" << options.isa << "]: max|err| " << e.max_abs << ", relative to max|ref| "
+               << e.max_abs / e.max_ref);
+  CHECK(e.max_ref > 0);
+  CHECK(e.max_abs <= 1e-4 * e.max_ref);
+  // A second run on the same session gives the same answer (no state leaks between runs).
+  auto again = session.run({{model->inputs().at(0).name, input}});
+  CHECK(compare(again[0].tensor, outputs[0].tensor).max_abs == 0);
+}
+
+}  // namespace
+
+TEST_SUITE("zoo") {
+  TEST_CASE("zoo models match torch") {
+    for (const char* name : kZoo) {
+      SUBCASE(name) { check_model(name, {}); }
+    }
+  }
+}

@@ -1,0 +1,302 @@
+#include "cli_commands.hpp"
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include "cli_tensor.hpp"
+#include "nnjit/nnjit.hpp"
+
+namespace nnjit::cli {
+namespace {
+
+// Refuse a path that is not a readable regular file before the library sees it, so the
+// message (and exit code 2) does not depend on how the loader words I/O failures.
+void check_model_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0)
+    throw_invalid("cannot open model '" + path + "': " + std::strerror(errno));
+  if (S_ISDIR(st.st_mode)) throw_invalid("cannot open model '" + path + "': it is a directory");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw_invalid("cannot open model '" + path + "': " + std::strerror(errno));
+}
+
+Options load_options(const CliArgs& a) {
+  Options o;
+  o.threads = a.threads;
+  o.isa = a.isa;
+  o.dims = a.dims;
+  return o;
+}
+
+std::shared_ptr<const Model> load_model(const Engine& engine, const CliArgs& a) {
+  check_model_file(a.model);
+  try {
+    return engine.load(a.model, load_options(a));
+  } catch (const Error& e) {
+    // Name the file once, whether or not the loader's message already does.
+    const std::string what = e.what();
+    const std::string base = std::filesystem::path(a.model).filename().string();
+    if (what.find(base) != std::string::npos) throw;
+    throw Error(e.code(), a.model + ": " + what);
+  }
+}
+
+// Pads each column of `rows` to its widest cell, two spaces apart.
+std::string table(const std::vector<std::vector<std::string>>& rows, const std::string& indent = "") {
+  std::vector<std::size_t> width;
+  for (const auto& r : rows)
+    for (std::size_t c = 0; c < r.size(); ++c) {
+      if (width.size() <= c) width.push_back(0);
+      width[c] = std::max(width[c], r[c].size());
+    }
+  std::string out;
+  for (const auto& r : rows) {
+    std::string line = indent;
+    for (std::size_t c = 0; c < r.size(); ++c) {
+      line += r[c];
+      if (c + 1 < r.size()) line += std::string(width[c] - r[c].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string tensor_rows(const std::vector<TensorInfo>& infos) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& i : infos) rows.push_back({i.name, dtype_name(i.dtype), shape_str(i.shape)});
+  return rows.empty() ? "  (none)\n" : table(rows, "  ");
+}
+
+// Inputs for run and bench: files named on the command line, seeded data for the rest.
+std::vector<NamedTensor> gather_inputs(const Model& model, const CliArgs& a, bool announce) {
+  const auto& infos = model.inputs();
+  std::vector<Tensor> given(infos.size());
+  for (const FileBinding& b : bind_files(a.inputs, infos, "input"))
+    given[b.index] = read_input(infos[b.index], b.path);
+  std::vector<NamedTensor> out;
+  for (std::size_t k = 0; k < infos.size(); ++k) {
+    if (!given[k].defined()) {
+      given[k] = seeded_input(infos[k], static_cast<uint32_t>(k));
+      if (announce) {
+        const bool floaty = infos[k].dtype == DType::Float32 || infos[k].dtype == DType::Float64 ||
+                            infos[k].dtype == DType::Float16 || infos[k].dtype == DType::BFloat16;
+        std::cerr << "nnjit: note: input '" << infos[k].name << "' not given; using "
+                  << (floaty ? "uniform [-1,1) data, seed " + std::to_string(k) : std::string("zeros")) << "\n";
+      }
+    }
+    out.push_back({infos[k].name, given[k]});
+  }
+  return out;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// JSON has no NaN or infinity; those become 0 (they can only arise from empty timings).
+std::string json_num(double v) {
+  if (!std::isfinite(v)) return "0";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+// Nearest-rank percentile: the smallest sample with at least p% of samples at or below it.
+double percentile(const std::vector<double>& sorted, double p) {
+  const auto n = static_cast<double>(sorted.size());
+  auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * n));
+  rank = std::clamp<std::size_t>(rank, 1, sorted.size());
+  return sorted[rank - 1];
+}
+
+// Milliseconds for people: 4 significant digits are plenty (JSON keeps 6).
+std::string fmt_ms(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
+std::string load_times_line(const LoadTimes& t) {
+  return "parse " + fmt_ms(t.parse) + "  optimize " + fmt_ms(t.optimize) + "  plan " + fmt_ms(t.plan) +
+         "  compile " + fmt_ms(t.compile) + "  total " + fmt_ms(t.total);
+}
+
+}  // namespace
+
+int cmd_probe(const CliArgs&) {
+  Engine engine;
+  std::vector<std::vector<std::string>> rows = {{"NAME", "VALUE", "SOURCE"}};
+  for (const HostFigure& f : engine.host_figures()) rows.push_back({f.name, f.value, f.source});
+  std::cout << table(rows);
+  return 0;
+}
+
+int cmd_info(const CliArgs& a) {
+  Engine engine;
+  auto model = load_model(engine, a);
+  std::ostringstream o;
+  o << "model: " << a.model << "\n";
+  o << "inputs:\n" << tensor_rows(model->inputs());
+  o << "outputs:\n" << tensor_rows(model->outputs());
+  o << "bound dims:";
+  if (model->bound_dims().empty()) o << " (none)";
+  for (const auto& d : model->bound_dims()) o << " " << d;
+  o << "\n";
+  o << "weights: " << fmt_bytes(model->weights_bytes()) << "\n";
+  o << "arena: " << fmt_bytes(model->arena_bytes()) << " per session\n";
+  o << "load ms: " << load_times_line(model->load_times()) << "\n";
+  o << "threads: " << a.threads << "  isa: " << a.isa << "\n";
+  o << "\nops:\n" << model->summary();
+  if (!model->summary().empty() && model->summary().back() != '\n') o << "\n";
+  o << "\nplan:\n" << model->plan_report();
+  if (!model->plan_report().empty() && model->plan_report().back() != '\n') o << "\n";
+  std::cout << o.str();
+  return 0;
+}
+
+int cmd_run(const CliArgs& a) {
+  Engine engine;
+  auto model = load_model(engine, a);
+  const auto& out_infos = model->outputs();
+  // Read references before running, so a bad --expect file fails fast.
+  std::vector<Tensor> refs(out_infos.size());
+  std::vector<std::string> ref_paths(out_infos.size());
+  for (const FileBinding& b : bind_files(a.expects, out_infos, "output")) {
+    if (!std::filesystem::exists(b.path))
+      throw_invalid("cannot read reference '" + b.path + "' for output '" + out_infos[b.index].name +
+                    "': no such file");
+    refs[b.index] = read_tensor_file(b.path);
+    ref_paths[b.index] = b.path;
+  }
+  std::vector<NamedTensor> inputs = gather_inputs(*model, a, true);
+
+  Session session = model->session();
+  std::vector<NamedTensor> outputs = session.run(inputs);
+
+  std::error_code ec;
+  std::filesystem::create_directories(a.output_dir, ec);
+  if (ec || !std::filesystem::is_directory(a.output_dir))
+    throw_internal("cannot create output directory '" + a.output_dir + "': " + ec.message());
+
+  std::vector<std::vector<std::string>> rows;
+  std::set<std::string> used;
+  for (const NamedTensor& o : outputs) {
+    // Two names may sanitize alike ("a/b", "a:b"); later ones get _2, _3, ...
+    std::string base = sanitize_name(o.name), file = base;
+    for (int k = 2; used.count(file); ++k) file = base + "_" + std::to_string(k);
+    used.insert(file);
+    const std::string path = (std::filesystem::path(a.output_dir) / (file + ".npy")).string();
+    write_npy(path, o.tensor);
+    Stats s = stats(o.tensor);
+    std::string summary = "min " + fmt(s.min) + "  max " + fmt(s.max) + "  mean " + fmt(s.mean);
+    if (o.tensor.numel() == 0) summary = "empty";
+    if (s.nan_count) summary += "  nan " + std::to_string(s.nan_count);
+    rows.push_back({o.name, dtype_name(o.tensor.dtype()), shape_str(o.tensor.shape()), summary, "-> " + path});
+  }
+  std::cout << table(rows);
+
+  int mismatches = 0;
+  for (std::size_t k = 0; k < outputs.size() && k < refs.size(); ++k) {
+    if (!refs[k].defined()) continue;
+    Comparison c = compare(outputs[k].tensor, refs[k], a.tolerance);
+    std::cout << "expect " << outputs[k].name << ": ";
+    if (!c.problem.empty()) {
+      std::cout << c.problem << "  MISMATCH\n";
+    } else {
+      std::cout << "max_abs_err " << fmt(c.max_abs_err) << "  max_ref " << fmt(c.max_ref) << "  rel_err "
+                << fmt(c.rel_err) << "  tolerance " << fmt(a.tolerance) << "  " << (c.match ? "match" : "MISMATCH")
+                << "\n";
+    }
+    if (outputs[k].tensor.dtype() != refs[k].dtype())
+      std::cerr << "nnjit: note: output '" << outputs[k].name << "' is " << dtype_name(outputs[k].tensor.dtype())
+                << ", reference '" << ref_paths[k] << "' is " << dtype_name(refs[k].dtype())
+                << "; compared as numbers\n";
+    if (!c.match) ++mismatches;
+  }
+  std::cout.flush();
+  if (mismatches) {
+    std::cerr << "nnjit: error: " << mismatches << " output(s) do not match the reference within tolerance "
+              << fmt(a.tolerance) << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_bench(const CliArgs& a) {
+  Engine engine;
+  auto model = load_model(engine, a);
+  std::vector<NamedTensor> inputs = gather_inputs(*model, a, false);
+  Session session = model->session();
+
+  using Clock = std::chrono::steady_clock;
+  for (int i = 0; i < a.warmup; ++i) session.run(inputs);
+  std::vector<double> ms;
+  ms.reserve(static_cast<std::size_t>(a.iterations));
+  for (int i = 0; i < a.iterations; ++i) {
+    const auto t0 = Clock::now();
+    session.run(inputs);
+    const auto t1 = Clock::now();
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  double total = 0;
+  for (double v : ms) total += v;
+  std::vector<double> sorted = ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double p50 = percentile(sorted, 50), p90 = percentile(sorted, 90), p99 = percentile(sorted, 99);
+  const double mean = total / static_cast<double>(ms.size()), min = sorted.front();
+  const double throughput = total > 0 ? static_cast<double>(ms.size()) / (total / 1000.0) : 0;
+
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  const auto peak_rss = static_cast<unsigned long long>(ru.ru_maxrss) * 1024ull;
+  const LoadTimes& lt = model->load_times();
+
+  std::cout << "model: " << a.model << "\n"
+            << "threads: " << a.threads << "  warmup: " << a.warmup << "  iterations: " << a.iterations << "\n"
+            << "load ms: " << load_times_line(lt) << "\n"
+            << "latency ms: p50 " << fmt_ms(p50) << "  p90 " << fmt_ms(p90) << "  p99 " << fmt_ms(p99)
+            << "  mean " << fmt_ms(mean) << "  min " << fmt_ms(min) << "\n"
+            << "throughput: " << std::to_string(static_cast<long long>(std::llround(throughput))) << " runs/s\n"
+            << "arena: " << fmt_bytes(model->arena_bytes()) << "\n"
+            << "weights: " << fmt_bytes(model->weights_bytes()) << "\n"
+            << "peak rss: " << fmt_bytes(peak_rss) << "\n";
+  if (a.json) {
+    std::cout << "{\"model\": \"" << json_escape(a.model) << "\", \"threads\": " << a.threads
+              << ", \"iterations\": " << a.iterations << ", \"load_ms\": {\"parse\": " << json_num(lt.parse)
+              << ", \"optimize\": " << json_num(lt.optimize) << ", \"plan\": " << json_num(lt.plan)
+              << ", \"compile\": " << json_num(lt.compile) << ", \"total\": " << json_num(lt.total)
+              << "}, \"latency_ms\": {\"p50\": " << json_num(p50) << ", \"p90\": " << json_num(p90)
+              << ", \"p99\": " << json_num(p99) << ", \"mean\": " << json_num(mean) << ", \"min\": " << json_num(min)
+              << "}, \"throughput_per_s\": " << json_num(throughput) << ", \"arena_bytes\": " << model->arena_bytes()
+              << ", \"weights_bytes\": " << model->weights_bytes() << ", \"peak_rss_bytes\": " << peak_rss << "}\n";
+  }
+  std::cout.flush();
+  return 0;
+}
+
+}  // namespace nnjit::cli
