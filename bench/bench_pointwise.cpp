@@ -1,7 +1,10 @@
 // pointwise/<shape>/nnjit and pointwise/<shape>/onednn for every pointwise line of
-// shapes.inc.
+// shapes.inc (nnjit runs what plan_pointwise picks for the probed host).
+#include <cstdlib>
 #include <random>
+#include <string>
 #include <variant>
+#include <vector>
 
 #include "bench/bench_util.hpp"
 #include "bench/onednn_conv.hpp"
@@ -28,8 +31,9 @@ void fill_random(float* p, int64_t n, uint32_t seed) {
   for (int64_t i = 0; i < n; ++i) p[i] = dist(rng);
 }
 
-void bench_nnjit(benchmark::State& state, const ConvShape& s) {
-  auto planned = jit::plan_pointwise(pointwise_shape(s), bench_host());
+// `host`: the probed host, or it restricted to one variant's ISA.
+void bench_nnjit(benchmark::State& state, const ConvShape& s, const jit::HostInfo& host) {
+  auto planned = jit::plan_pointwise(pointwise_shape(s), host);
   if (auto* why = std::get_if<std::string>(&planned)) {
     state.SkipWithError(why->c_str());
     return;
@@ -72,11 +76,27 @@ void bench_onednn(benchmark::State& state, const ConvShape& s) {
 }  // namespace
 
 void register_pointwise_benchmarks() {
+  // With NNJIT_BENCH_VARIANTS=1, also every other variant of pointwise.inc the host
+  // runs, as pointwise/<shape>/nnjit_<isa>.
+  std::vector<jit::Isa> variants;
+  if (const char* v = std::getenv("NNJIT_BENCH_VARIANTS"); v != nullptr && std::string(v) == "1") {
+#define NNJIT_POINTWISE_VARIANT(id) \
+  if (jit::host_has(bench_host(), jit::Isa::id)) variants.push_back(jit::Isa::id);
+#include "jit/pointwise/pointwise.inc"
+#undef NNJIT_POINTWISE_VARIANT
+    if (!variants.empty()) variants.erase(variants.begin());  // the first is what "nnjit" runs
+  }
   for (const ConvShape& s : bench_shapes()) {
     if (s.family != Family::pointwise) continue;
     const std::string base = std::string("pointwise/") + shape_name(s);
-    benchmark::RegisterBenchmark((base + "/nnjit").c_str(), [s](benchmark::State& st) { bench_nnjit(st, s); })
+    benchmark::RegisterBenchmark((base + "/nnjit").c_str(), [s](benchmark::State& st) { bench_nnjit(st, s, bench_host()); })
         ->Unit(benchmark::kMicrosecond);
+    for (jit::Isa isa : variants)
+      benchmark::RegisterBenchmark((base + "/nnjit_" + jit::to_string(isa)).c_str(),
+                                   [s, isa](benchmark::State& st) {
+                                     bench_nnjit(st, s, jit::restrict_isa(bench_host(), isa));
+                                   })
+          ->Unit(benchmark::kMicrosecond);
     benchmark::RegisterBenchmark((base + "/onednn").c_str(), [s](benchmark::State& st) { bench_onednn(st, s); })
         ->Unit(benchmark::kMicrosecond);
   }

@@ -86,8 +86,10 @@ std::string Activation::key() const {
 }
 
 std::optional<std::string> Activation::invalid_reason() const {
-  if (!std::isfinite(alpha) || !std::isfinite(beta))
-    return std::string(activation_name(kind)) + ": parameters must be finite";
+  // Clip may be open on either side (ONNX Clip with only a min is ReLU-like).
+  const bool ok = kind == ActivationKind::clip ? !std::isnan(alpha) && !std::isnan(beta)
+                                               : std::isfinite(alpha) && std::isfinite(beta);
+  if (!ok) return std::string(activation_name(kind)) + ": parameters must be " + (kind == ActivationKind::clip ? "numbers" : "finite");
   if (kind == ActivationKind::clip && alpha > beta)
     return "clip: min " + std::to_string(alpha) + " is above max " + std::to_string(beta);
   return std::nullopt;
@@ -130,23 +132,37 @@ void ConstantTable::emit(Xbyak::CodeGenerator& g, Xbyak::Label& label) const {
     for (uint32_t bits : row) g.dd(bits);
 }
 
-ActivationEmitter::ActivationEmitter(Xbyak::CodeGenerator& g, const Activation& act, ConstantTable& table,
+ActivationEmitter::ActivationEmitter(Xbyak::CodeGenerator& g, Isa isa, const Activation& act, ConstantTable& table,
                                      const Xbyak::Reg64& table_reg, const Xbyak::Opmask& k_tmp)
-    : g_(g), act_(act), table_(table), table_reg_(table_reg), k_tmp_(k_tmp) {}
+    : g_(g), evex_(isa == Isa::avx512), act_(act), table_(table), table_reg_(table_reg), k_tmp_(k_tmp) {}
 
 Xbyak::Address ActivationEmitter::c(float value) { return g_.ptr[table_reg_ + table_.offset_of(value)]; }
 Xbyak::Address ActivationEmitter::c_bits(uint32_t bits) { return g_.ptr[table_reg_ + table_.offset_of_bits(bits)]; }
 
 void ActivationEmitter::round_nearest(const Xbyak::Xmm& dst, const Xbyak::Xmm& src) {
-  if (dst.isZMM())
+  if (evex_)
     g_.vrndscaleps(dst, src, 0);  // imm 0: round to nearest even
   else
     g_.vroundps(dst, src, 0);
 }
 
+// dst = 1 / d to ~1 ulp: the hardware estimate (14 bits on AVX-512, 12 on AVX2) and one
+// Newton step, r += r (1 - d r). A third the cost of vdivps, which dominated the
+// epilogue of sigmoid and SiLU layers with few input channels. `tmp` is clobbered;
+// dst must differ from d and tmp.
+void ActivationEmitter::reciprocal(const Xbyak::Xmm& dst, const Xbyak::Xmm& d, const Xbyak::Xmm& tmp) {
+  if (evex_)
+    g_.vrcp14ps(dst, d);
+  else
+    g_.vrcpps(dst, d);
+  g_.vmovups(tmp, c(1.f));
+  g_.vfnmadd231ps(tmp, d, dst);  // tmp = 1 - d r
+  g_.vfmadd231ps(dst, dst, tmp);  // r += r tmp
+}
+
 void ActivationEmitter::select_by_sign(const Xbyak::Xmm& dst, const Xbyak::Xmm& a, const Xbyak::Xmm& b,
                                        const Xbyak::Xmm& mask) {
-  if (dst.isZMM()) {
+  if (evex_) {
     g_.vpmovd2m(k_tmp_, mask);
     if (dst.getIdx() != a.getIdx()) g_.vmovaps(dst, a);
     g_.vmovaps(dst | k_tmp_, b);
@@ -168,7 +184,8 @@ void ActivationEmitter::exp(const Xbyak::Xmm& v, const Xbyak::Xmm& n, const Xbya
     g_.vmulps(n, v, c(kLog2e));
   }
   round_nearest(n, n);  // n = round(x log2 e)
-  if (small != nullptr) {  // keep 2^n a normal float; r absorbs the rest
+  const bool scalef = evex_;  // AVX-512 scales by 2^n in one instruction
+  if (small != nullptr && !scalef) {  // keep 2^n a normal float; r absorbs the rest
     g_.vmaxps(n, n, c(-126.f));
     g_.vminps(n, n, c(127.f));
   }
@@ -179,6 +196,10 @@ void ActivationEmitter::exp(const Xbyak::Xmm& v, const Xbyak::Xmm& n, const Xbya
   for (int i = 1; i < 6; ++i) g_.vfmadd213ps(p, v, c(kExpP[i]));  // p = P(r)
   g_.vfmadd213ps(p, v, c(1.f));                                   // 1 + r P(r)
   g_.vfmadd213ps(p, v, c(1.f));                                   // 1 + r + r^2 P(r) = e^r
+  if (scalef) {
+    g_.vscalefps(v, p, n);  // e^r 2^n, denormal results included
+    return;
+  }
   g_.vcvtps2dq(n, n);
   g_.vpaddd(n, n, c_bits(127));
   g_.vpslld(n, n, 23);  // n = 2^n as float bits
@@ -196,8 +217,7 @@ void ActivationEmitter::gelu(const Xbyak::Xmm& v, const std::vector<Xbyak::Xmm>&
   g_.vmulps(a, a, c(0.70710678118654752f));  // a = z = |x| / sqrt 2
   g_.vmovups(b, c(0.5f));
   g_.vfmadd213ps(b, a, c(1.f));              // b = 1 + z/2
-  g_.vmovups(tt, c(1.f));
-  g_.vdivps(tt, tt, b);                      // tt = t = 1 / (1 + z/2)
+  reciprocal(tt, b, d);                      // tt = t = 1 / (1 + z/2)
   g_.vmovups(b, c(kErfcQ[0]));
   for (int i = 1; i < 10; ++i) g_.vfmadd213ps(b, tt, c(kErfcQ[i]));  // b = Q(t)
   g_.vmulps(a, v, v);                        // a = x*x, rounded
@@ -230,17 +250,17 @@ void ActivationEmitter::operator()(const Xbyak::Xmm& v, const std::vector<Xbyak:
       select_by_sign(v, v, t[0], v);
       break;
     case ActivationKind::sigmoid:
-      g_.vxorps(v, v, c_bits(kSignBit));
-      exp(v, t[0], t[1], nullptr);
-      g_.vaddps(v, v, c(1.f));
-      g_.vmovups(t[0], c(1.f));
-      g_.vdivps(v, t[0], v);
+      g_.vxorps(t[1], v, c_bits(kSignBit));
+      exp(t[1], t[0], v, nullptr);
+      g_.vaddps(t[1], t[1], c(1.f));
+      reciprocal(v, t[1], t[0]);  // 1 / (1 + e^-x)
       break;
     case ActivationKind::silu:
       g_.vxorps(t[2], v, c_bits(kSignBit));
       exp(t[2], t[0], t[1], nullptr);
       g_.vaddps(t[2], t[2], c(1.f));
-      g_.vdivps(v, v, t[2]);
+      reciprocal(t[1], t[2], t[0]);
+      g_.vmulps(v, v, t[1]);  // x / (1 + e^-x)
       break;
     case ActivationKind::hard_sigmoid:
       g_.vmovups(t[0], c(act_.alpha));

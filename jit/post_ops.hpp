@@ -3,7 +3,7 @@
 //
 //   Activation act = Activation::clip(0.f, 6.f);          // ReLU6
 //   ConstantTable table;
-//   ActivationEmitter emit_act(*this, act, table, reg_table, k2);
+//   ActivationEmitter emit_act(*this, Isa::avx512, act, table, reg_table, k2);
 //   emit_act(zmm0, {zmm28, zmm29});                       // zmm0 = act(zmm0)
 //   ...
 //   table.emit(*this, table_label);                       // once, after the code
@@ -28,6 +28,8 @@
 #include <vector>
 
 #include <xbyak/xbyak.h>
+
+#include "jit/isa.hpp"
 
 namespace nnjit::jit {
 
@@ -104,10 +106,11 @@ class ConstantTable {
   std::vector<Row> rows_;
 };
 
-// Emits `v = act(v)` for one vector register (ymm: AVX2+FMA; zmm: AVX-512 F/DQ).
+// Emits `v = act(v)` for one vector register. With Isa::avx512 it uses EVEX-only forms
+// (so ymm16-31 work, and a ymm may be used for a half block); with Isa::avx2, VEX ones.
 class ActivationEmitter {
  public:
-  ActivationEmitter(Xbyak::CodeGenerator& g, const Activation& act, ConstantTable& table,
+  ActivationEmitter(Xbyak::CodeGenerator& g, Isa isa, const Activation& act, ConstantTable& table,
                     const Xbyak::Reg64& table_reg, const Xbyak::Opmask& k_tmp = Xbyak::Opmask(2));
   int temps() const { return activation_temps(act_.kind); }
   void operator()(const Xbyak::Xmm& v, const std::vector<Xbyak::Xmm>& temps);
@@ -116,12 +119,14 @@ class ActivationEmitter {
   Xbyak::Address c(float value);
   Xbyak::Address c_bits(uint32_t bits);
   void round_nearest(const Xbyak::Xmm& dst, const Xbyak::Xmm& src);
+  void reciprocal(const Xbyak::Xmm& dst, const Xbyak::Xmm& d, const Xbyak::Xmm& tmp);
   // dst = sign(mask) ? b : a, lane by lane (mask's sign bit).
   void select_by_sign(const Xbyak::Xmm& dst, const Xbyak::Xmm& a, const Xbyak::Xmm& b, const Xbyak::Xmm& mask);
   void exp(const Xbyak::Xmm& v, const Xbyak::Xmm& n, const Xbyak::Xmm& p, const Xbyak::Xmm* small);
   void gelu(const Xbyak::Xmm& v, const std::vector<Xbyak::Xmm>& t);
 
   Xbyak::CodeGenerator& g_;
+  bool evex_;
   Activation act_;
   ConstantTable& table_;
   Xbyak::Reg64 table_reg_;

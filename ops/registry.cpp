@@ -14,7 +14,11 @@ constexpr GroupFn kGroups[] = {
     register_elementwise_ops,  // ops/elementwise.cpp
     register_nn_ops,           // ops/nn.cpp: Conv, Gemm, MatMul, BatchNormalization, pooling, norms, Softmax
     register_tensor_ops,       // ops/tensor_ops.cpp: shape and data movement
-    register_reduce_ops,       // ops/reduce.cpp
+    register_reduce_ops,       // ops/reduce.cpp: Reduce*, ArgMax, ArgMin, Hardmax
+    register_math_extra_ops,   // ops/math_extra.cpp: rounding, trigonometry, ELU family, Sign, IsNaN, PRelu, ...
+    register_logic_ops,        // ops/logic.cpp: And, Or, Xor, GreaterOrEqual, LessOrEqual, Mod
+    register_index_ops,        // ops/index_ops.cpp: Size, CastLike, GatherElements, Trilu, CumSum, EyeLike, OneHot, ...
+    register_norm_extra_ops,   // ops/norm_extra.cpp: InstanceNormalization, LRN
 };
 
 const std::map<std::string_view, OpSchema>& table() {

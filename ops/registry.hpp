@@ -11,5 +11,9 @@ void register_elementwise_ops(std::vector<OpSchema>& out);
 void register_nn_ops(std::vector<OpSchema>& out);
 void register_tensor_ops(std::vector<OpSchema>& out);
 void register_reduce_ops(std::vector<OpSchema>& out);
+void register_math_extra_ops(std::vector<OpSchema>& out);
+void register_logic_ops(std::vector<OpSchema>& out);
+void register_index_ops(std::vector<OpSchema>& out);
+void register_norm_extra_ops(std::vector<OpSchema>& out);
 
 }  // namespace nnjit::ops

@@ -9,8 +9,12 @@
 //         acc[kb][p] = first chunk ? bias (+ residual) : dst          (partial sums)
 //         for c in chunk: acc[kb][p] += w[c][kb] * broadcast(src[c][p])
 //         dst = last chunk ? mask(act(acc) (+ residual)) : acc
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "jit/kernel_cache.hpp"
 #include "jit/pointwise/pointwise.hpp"
@@ -68,10 +72,38 @@ int32_t imm32(int64_t v) {
   return static_cast<int32_t>(v);
 }
 
+// What the emitter relies on; plan_pointwise guarantees it, a hand-edited plan might not.
+void check_plan(const PointwisePlan& p) {
+  auto fail = [&](const std::string& what) {
+    throw std::invalid_argument("PointwiseKernel: inconsistent plan " + p.key() + ": " + what);
+  };
+  const int regs = isa_vector_registers(p.isa);
+  const int temps = activation_temps(p.shape.activation.kind);
+  for (const PointwiseTile* tile : {&p.main, &p.tail}) {
+    const PointwiseTile& t = *tile;
+    if (tile == &p.tail && t.oc_blocks == 0) continue;
+    if (t.oc_blocks < 1 || t.pixels < 1) fail("empty register tile");
+    const int reduction = t.oc_blocks + (p.isa == Isa::avx2 ? 1 : 0);
+    if (t.oc_blocks * t.pixels + std::max(reduction, temps) > regs) fail("register tile does not fit");
+  }
+  if (p.block != isa_block(p.isa)) fail("block does not match the ISA");
+  if (p.main_tiles * p.main.oc_blocks + p.tail.oc_blocks != p.out_blocks) fail("tiles do not cover the output");
+  if (p.half_last_block && (p.isa != Isa::avx512 || p.tail.oc_blocks == 0 ||
+                            p.shape.out_channels % p.block == 0 || p.shape.out_channels % p.block > p.block / 2))
+    fail("a half last block needs AVX-512, a tail tile and at most 8 channels in the last block");
+  if (p.chunk_channels < p.block || p.chunk_channels % p.block != 0 ||
+      p.chunks != div_up(p.shape.in_channels, p.chunk_channels))
+    fail("bad channel chunks");
+  const bool rows_ok = p.shape.stride == 1 ? p.rows == 1 && p.row_pixels == p.shape.out_height() * p.shape.out_width()
+                                           : p.rows == p.shape.out_height() && p.row_pixels == p.shape.out_width();
+  if (!rows_ok) fail("bad pixel rows");
+}
+
 }  // namespace
 
 PointwiseKernel::PointwiseKernel(const PointwisePlan& plan, std::string serves)
     : JitKernel(plan.name(), std::move(serves)), plan_(plan) {
+  check_plan(plan_);
   generate();
 }
 
@@ -105,9 +137,11 @@ void PointwiseKernel::generate() {
     cmp(r_tile, imm32(p.main_tiles));
     je(l_tail, T_NEAR);
   }
-  emit_tile(p.main, false);
-  inc(r_tile);
-  jmp(l_tile, T_NEAR);
+  if (p.main_tiles > 0) {
+    emit_tile(p.main, false);
+    inc(r_tile);
+    jmp(l_tile, T_NEAR);
+  }
   if (p.tail.oc_blocks > 0) {
     L(l_tail);
     emit_tile(p.tail, true);
@@ -160,8 +194,7 @@ void PointwiseKernel::emit_tile(const PointwiseTile& tile, bool is_tail) {
   // padding to something else (sigmoid(0) = 0.5). Only the last tile has such a block;
   // with no tail tile, that is the last main tile, known at run time.
   const int pad_lanes = static_cast<int>(s.out_channels % B);
-  const bool mask_last_block = pad_lanes != 0 && (is_tail || p.tail.oc_blocks == 0);
-  if (mask_last_block) {
+  if (masks_last_block(is_tail)) {
     if (p.isa == Isa::avx512) {
       mov(r_t0.cvt32(), (1u << pad_lanes) - 1);
       if (!is_tail) {
@@ -192,14 +225,14 @@ void PointwiseKernel::emit_tile(const PointwiseTile& tile, bool is_tail) {
     Xbyak::Label l_pix;
     mov(r_pix, imm32(full));
     L(l_pix);
-    emit_microkernel(tile, tile.pixels, mask_last_block);
+    emit_microkernel(tile, tile.pixels, is_tail);
     add(r_src, imm32(tile.pixels * pixel_step));
     add(r_dst, imm32(tile.pixels * B * 4));
     dec(r_pix);
     jnz(l_pix, T_NEAR);
   }
   if (rest > 0) {
-    emit_microkernel(tile, rest, mask_last_block);
+    emit_microkernel(tile, rest, is_tail);
     add(r_src, imm32(rest * pixel_step));
     add(r_dst, imm32(rest * B * 4));
   }
@@ -209,12 +242,16 @@ void PointwiseKernel::emit_tile(const PointwiseTile& tile, bool is_tail) {
     dec(r_row);
     jnz(l_row, T_NEAR);
   }
-  (void)in_plane_bytes;
-  (void)out_plane_bytes;
+}
+
+// Whether this kind of tile zeroes the padding lanes of its last block: only the last
+// tile has them; with no tail tile that is the last main tile, told apart at run time.
+bool PointwiseKernel::masks_last_block(bool is_tail) const {
+  return plan_.shape.out_channels % plan_.block != 0 && (is_tail || plan_.tail.oc_blocks == 0);
 }
 
 // kb x `pixels` accumulators at r_src / r_dst for the current chunk.
-void PointwiseKernel::emit_microkernel(const PointwiseTile& tile, int pixels, bool mask_last_block) {
+void PointwiseKernel::emit_microkernel(const PointwiseTile& tile, int pixels, bool is_tail) {
   const auto& p = plan_;
   const auto& s = p.shape;
   const bool avx512 = p.isa == Isa::avx512;
@@ -225,13 +262,16 @@ void PointwiseKernel::emit_microkernel(const PointwiseTile& tile, int pixels, bo
   const int64_t pixel_step = s.stride * B * 4;
   const int nregs = isa_vector_registers(p.isa);
 
-  auto vreg = [&](int i) -> Xbyak::Xmm {
-    if (avx512) return Xbyak::Zmm(i);
-    return Xbyak::Ymm(i);
+  const bool mask_last_block = masks_last_block(is_tail);
+  // Block k's registers are ymm on AVX2, and on AVX-512 for a half last block.
+  auto narrow = [&](int k) { return !avx512 || (is_tail && p.half_last_block && k == kb - 1); };
+  auto vreg = [&](int i, bool ymm) -> Xbyak::Xmm {
+    if (ymm) return Xbyak::Ymm(i);
+    return Xbyak::Zmm(i);
   };
-  auto acc = [&](int k, int px) { return vreg(k * P + px); };
-  auto wreg = [&](int k) { return vreg(kb * P + k); };
-  const Xbyak::Xmm bcast = vreg(kb * P + kb);  // AVX2 only
+  auto acc = [&](int k, int px) { return vreg(k * P + px, narrow(k)); };
+  auto wreg = [&](int k) { return vreg(kb * P + k, narrow(k)); };
+  const Xbyak::Xmm bcast = vreg(kb * P + kb, true);  // AVX2 only
   auto dst_at = [&](int k, int px) { return ptr[r_dst + imm32(k * out_plane_bytes + px * B * 4)]; };
   // r_s must hold residual - dst.
   auto res_at = [&](int k, int px) { return ptr[r_dst + r_s + imm32(k * out_plane_bytes + px * B * 4)]; };
@@ -329,21 +369,26 @@ void PointwiseKernel::emit_microkernel(const PointwiseTile& tile, int pixels, bo
     cmp(r_chunk, imm32(p.chunks - 1));
     jne(l_raw, T_NEAR);
   }
-  std::vector<Xbyak::Xmm> temps;
-  for (int i = kb * P; i < nregs; ++i) temps.push_back(vreg(i));
-  ActivationEmitter activation(*this, s.activation, table_, r_table, k2);
+  std::vector<Xbyak::Xmm> temps, narrow_temps;
+  for (int i = kb * P; i < nregs; ++i) {
+    temps.push_back(vreg(i, !avx512));
+    narrow_temps.push_back(vreg(i, true));
+  }
+  ActivationEmitter activation(*this, p.isa, s.activation, table_, r_table, k2);
   if (s.residual == ResidualMode::after_activation) mov(r_s, ptr[rsp + kFrameResDelta]);
   if (mask_last_block && !avx512) mov(r_w, ptr[rsp + kFrameMask]);
   for (int k = 0; k < kb; ++k)
     for (int px = 0; px < P; ++px) {
       const Xbyak::Xmm a = acc(k, px);
-      activation(a, temps);
+      activation(a, narrow(k) ? narrow_temps : temps);
       if (s.residual == ResidualMode::after_activation) vaddps(a, a, res_at(k, px));
       if (mask_last_block && k == kb - 1) {
         if (avx512) vmovaps(Xbyak::Zmm(a.getIdx()) | k1 | T_z, Xbyak::Zmm(a.getIdx()));
         else vandps(a, a, ptr[r_w]);
       }
-      vmovups(dst_at(k, px), a);
+      // A narrow block on AVX-512 is stored whole: ymm writes zeroed its upper lanes.
+      if (avx512) vmovups(dst_at(k, px), Xbyak::Zmm(a.getIdx()));
+      else vmovups(dst_at(k, px), a);
     }
   if (several_chunks) {
     jmp(l_done, T_NEAR);

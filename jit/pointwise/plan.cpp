@@ -16,21 +16,34 @@ namespace {
 constexpr double kFmaPerCycle = 2.0;
 constexpr double kFmaLatency = 4.0;
 constexpr double kLoadsPerCycle = 3.0;
+// AVX2 tiles pay for their separate broadcasts and weight loads beyond the FMAs. Fitted
+// to a grid of tiles measured on Zen 4 (1024->256 channels, 14x14): per step a
+// broadcast costs ~0.29 cycles and a weight load ~0.57 on top of kb*p/2 FMA cycles.
+// That ranks 24x4 = 16x6 > 32x3 > 40x2 > 8x14 as measured (116.5, 117, 113, 110, 104
+// GFLOP/s against a 116 peak).
+constexpr double kAvx2BroadcastCycles = 0.29;
+constexpr double kAvx2WeightLoadCycles = 0.57;
+// AVX-512 tiles of 8+ accumulators all ran within a few percent of peak, but the
+// extremes lost: 16x31 (one block, one broadcast per FMA) up to 15% on wide 7x7 layers
+// (2048->1024), 96x4 3% on 2048->512. Small per-broadcast and per-weight-load costs
+// steer the choice to the middle (32x14, 48x9, 64x7).
+constexpr double kAvx512BroadcastCycles = 0.1;
+constexpr double kAvx512WeightLoadCycles = 0.3;
 // Cycles to set up and finish one microkernel call, per accumulator (init, post-ops,
 // store) — roughly; it makes tiny tiles lose to bigger ones on short reductions.
 constexpr double kPerAccumulatorOverhead = 1.5;
 
 constexpr int kMaxOcBlocks = 6;
 
-// Cycles one input-channel step of a kb x p tile takes: bound by FMA throughput, by the
-// latency of one accumulator's chain, or by loads (kb weight vectors, plus the source
-// broadcasts: AVX-512 folds one into every FMA, AVX2 broadcasts each pixel once). An
-// AVX2 vbroadcastss also takes an FP pipe on Zen (measured: 8x14 tiles ran 15% below
-// 16x6 ones), so it counts as half an FMA.
+// Cycles one input-channel step of a kb x p tile takes: bound by FMA throughput (plus
+// the small per-load costs above), by one accumulator chain's latency, or (AVX-512) by
+// loads: kb weight vectors and a broadcast folded into every FMA.
 double step_cycles(Isa isa, int kb, int p) {
-  const double fp_ops = kb * p + (isa == Isa::avx2 ? 0.5 * p : 0.0);
-  const double loads = (kb + (isa == Isa::avx512 ? kb * p : p)) / kLoadsPerCycle;
-  return std::max({fp_ops / kFmaPerCycle, kFmaLatency, loads});
+  if (isa == Isa::avx2)
+    return std::max(kb * p / kFmaPerCycle + kAvx2BroadcastCycles * p + kAvx2WeightLoadCycles * kb, kFmaLatency);
+  const double loads = (kb + kb * p) / kLoadsPerCycle;
+  const double fma = kb * p / kFmaPerCycle + kAvx512BroadcastCycles * p + kAvx512WeightLoadCycles * kb;
+  return std::max({fma, kFmaLatency, loads});
 }
 
 // The most pixels a tile of kb blocks can hold: accumulators plus whatever the
@@ -95,7 +108,7 @@ std::string PointwisePlan::key() const {
   std::ostringstream s;
   s << "pointwise/" << shape.key() << "/" << to_string(isa) << "/b" << block << "/t" << main.oc_blocks << "x"
     << main.pixels << "," << tail.oc_blocks << "x" << tail.pixels << "/m" << main_tiles << "/kc" << chunk_channels
-    << "x" << chunks << "/r" << rows << "x" << row_pixels;
+    << "x" << chunks << "/r" << rows << "x" << row_pixels << (half_last_block ? "/half" : "");
   return s.str();
 }
 
@@ -103,6 +116,11 @@ std::variant<PointwisePlan, std::string> plan_pointwise(const PointwiseShape& sh
   const auto& s = shape;
   if (s.batch < 1 || s.in_channels < 1 || s.out_channels < 1 || s.height < 1 || s.width < 1)
     return "pointwise: batch, channels and spatial sizes must be positive (got " + s.key() + ")";
+  // Bounds every int64 product below (and the 32-bit offsets checked at the end).
+  constexpr int64_t kMaxDim = int64_t{1} << 24;
+  if (s.batch > kMaxDim || s.in_channels > kMaxDim || s.out_channels > kMaxDim || s.height > kMaxDim ||
+      s.width > kMaxDim)
+    return "pointwise: a dimension exceeds 2^24 (got " + s.key() + ")";
   if (s.stride != 1 && s.stride != 2)
     return "pointwise: only strides 1 and 2 are generated (got " + std::to_string(s.stride) + ")";
   if (auto why = s.activation.invalid_reason()) return "pointwise: " + *why;
@@ -150,6 +168,11 @@ std::variant<PointwisePlan, std::string> plan_pointwise(const PointwiseShape& sh
     }
   }
   if (plan.main.pixels == 0) return "pointwise: no register tile fits the activation's temporaries";
+  plan.half_last_block = plan.isa == Isa::avx512 && s.out_channels % B != 0 && s.out_channels % B <= B / 2;
+  if (plan.half_last_block && plan.tail.oc_blocks == 0) {  // the narrow block must be in the tail tile
+    plan.tail = plan.main;
+    --plan.main_tiles;
+  }
 
   // Cache blocking: one tile's weights for a chunk stay in half of L2 while the tile
   // sweeps every pixel (the other half holds the source pixels and dst). Measured on
@@ -164,12 +187,15 @@ std::variant<PointwisePlan, std::string> plan_pointwise(const PointwiseShape& sh
   plan.chunks = div_up(s.in_channels, kc);
 
   // The emitter encodes these strides as 32-bit immediates and displacements.
-  const double in_plane_bytes = static_cast<double>(s.height * s.width) * B * 4;
-  const double out_plane_bytes = static_cast<double>(ho * wo) * B * 4;
+  // Computed in double: with dims below 2^24 no product here overflows, and the plan's
+  // int64 sizes are safe once these pass.
+  const double in_plane_bytes = static_cast<double>(s.height) * static_cast<double>(s.width) * B * 4;
+  const double out_plane_bytes = static_cast<double>(ho) * static_cast<double>(wo) * B * 4;
+  const double out_block_count = static_cast<double>(plan.out_blocks), in_block_count = static_cast<double>(plan.in_blocks);
   const int max_kb = std::max(plan.main.oc_blocks, plan.tail.oc_blocks);
   if (!fits_int32(in_plane_bytes * static_cast<double>(kc / B + 1)) || !fits_int32(out_plane_bytes * (max_kb + 1)) ||
-      !fits_int32(static_cast<double>(plan.packed_weights_floats()) * 4) ||
-      !fits_int32(static_cast<double>(plan.dst_image_floats()) * 4))
+      !fits_int32(static_cast<double>(s.in_channels) * out_block_count * B * 4) ||
+      !fits_int32(out_plane_bytes * out_block_count) || !fits_int32(in_plane_bytes * in_block_count))
     return "pointwise: one image is too large for the kernel's 32-bit offsets (" + s.key() + ")";
   return plan;
 }

@@ -79,9 +79,14 @@ struct PointwisePlan {
   int64_t rows = 0;
   int64_t row_pixels = 0;
 
-  PointwiseTile main;        // the tile of output-channel tiles [0, main_tiles)
-  PointwiseTile tail;        // the last tile when out_blocks % main.oc_blocks != 0, else 0x0
+  PointwiseTile main;  // the tile of output-channel tiles [0, main_tiles)
+  PointwiseTile tail;  // the last tile (when out_blocks % main.oc_blocks != 0 or
+                       // half_last_block), else 0x0
   int64_t main_tiles = 0;
+  // AVX-512 only: the last output block holds at most 8 channels (K = 24, 40, ...), so
+  // the tail tile computes it with ymm instructions: half the work on cores that split
+  // zmm operations in two, and no worse elsewhere.
+  bool half_last_block = false;
   // Input channels per cache block (a multiple of `block`): the weights one tile reads
   // for one block stay in L2 while the tile sweeps every pixel.
   int64_t chunk_channels = 0;
@@ -125,6 +130,7 @@ struct PointwiseArgs {
 
 class PointwiseKernel : public JitKernel {
  public:
+  // `plan` comes from plan_pointwise (an inconsistent one throws std::invalid_argument).
   explicit PointwiseKernel(const PointwisePlan& plan, std::string serves = "");
 
   const PointwisePlan& plan() const { return plan_; }
@@ -136,7 +142,8 @@ class PointwiseKernel : public JitKernel {
  private:
   void generate();
   void emit_tile(const PointwiseTile& tile, bool is_tail);
-  void emit_microkernel(const PointwiseTile& tile, int pixels, bool mask_last_block);
+  void emit_microkernel(const PointwiseTile& tile, int pixels, bool is_tail);
+  bool masks_last_block(bool is_tail) const;
 
   PointwisePlan plan_;
   ConstantTable table_;

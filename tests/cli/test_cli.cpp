@@ -1,6 +1,7 @@
 // The nnjit CLI as scripts see it: exit codes, stderr messages that name the problem, the
 // files `run` writes and the JSON line `bench --json` ends with (tools/README.md).
 // Every bad input must end in a normal exit (never a signal) with the documented code.
+// NNJIT_CLI_VERBOSE=1 prints each refusal's stderr, to review the messages by eye.
 #include <doctest/doctest.h>
 
 #include <algorithm>

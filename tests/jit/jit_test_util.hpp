@@ -2,8 +2,13 @@
 // one, and the scalar activation reference (in double).
 #pragma once
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <stdexcept>
 #include <vector>
 
 #include <xbyak/xbyak_util.h>
@@ -43,6 +48,36 @@ inline std::vector<jit::Isa> runnable_isas() {
 #undef NNJIT_POINTWISE_VARIANT
   return v;
 }
+
+// Floats that end exactly where an inaccessible page begins: generated code that reads
+// or writes one element past the end faults instead of passing silently (AddressSanitizer
+// does not see accesses made by JIT code).
+class GuardedArray {
+ public:
+  explicit GuardedArray(std::size_t count, const float* init = nullptr) : count_(count) {
+    const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    const std::size_t bytes = std::max<std::size_t>(count, 1) * sizeof(float);
+    const std::size_t data_pages = (bytes + page - 1) / page;
+    length_ = (data_pages + 1) * page;
+    void* p = mmap(nullptr, length_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::runtime_error("GuardedArray: mmap failed");
+    base_ = static_cast<char*>(p);
+    mprotect(base_ + data_pages * page, page, PROT_NONE);
+    data_ = reinterpret_cast<float*>(base_ + data_pages * page - count * sizeof(float));
+    if (init != nullptr) std::memcpy(data_, init, count * sizeof(float));
+  }
+  GuardedArray(const GuardedArray&) = delete;
+  GuardedArray& operator=(const GuardedArray&) = delete;
+  ~GuardedArray() { munmap(base_, length_); }
+  float* data() { return data_; }
+  std::size_t size() const { return count_; }
+
+ private:
+  char* base_ = nullptr;
+  std::size_t length_ = 0;
+  float* data_ = nullptr;
+  std::size_t count_ = 0;
+};
 
 inline double activation_reference(const jit::Activation& a, double x) {
   using K = jit::ActivationKind;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@ using namespace nnjit::jit;
 using nnjit::testing::activation_reference;
 using nnjit::testing::activation_slope;
 using nnjit::testing::cpu_has;
+using nnjit::testing::GuardedArray;
 using nnjit::testing::host_for;
 
 class PointwiseTester {
@@ -36,6 +38,8 @@ class PointwiseTester {
   // The residual buffer is dst itself (an in-place add).
   PointwiseTester& in_place(bool b) { in_place_ = b; return *this; }
   PointwiseTester& isa(Isa i) { isa_ = i; return *this; }
+  // Run each output-channel tile in its own call (how threads split a layer).
+  PointwiseTester& split_tiles(bool b) { split_tiles_ = b; return *this; }
   // A small L2 forces several input-channel chunks.
   PointwiseTester& l2(std::size_t bytes) { l2_ = bytes; return *this; }
   PointwiseTester& seed(uint32_t s) { seed_ = s; return *this; }
@@ -106,7 +110,33 @@ class PointwiseTester {
 
     PointwiseWeights packed = pack_pointwise_weights(plan, weights.data(), s.has_bias ? bias.data() : nullptr);
     auto kernel = get_pointwise_kernel(plan, "PointwiseTester");
-    kernel->run(bsrc.data(), bdst.data(), packed, res_ptr);
+    {
+      // The kernel sees every buffer just before a guard page.
+      GuardedArray gsrc(bsrc.size(), bsrc.data()), gdst(bdst.size(), bdst.data()), gres(bres.size(), res_ptr),
+          gw(packed.weights.size(), packed.weights.data()), gb(packed.bias.size(), packed.bias.data());
+      float* dst_ptr = gdst.data();
+      const float* gres_ptr = !has_res ? nullptr : in_place_ ? dst_ptr : gres.data();
+      for (int64_t n = 0; n < N; ++n) {
+        PointwiseArgs args{gsrc.data() + n * plan.src_image_floats(),
+                           dst_ptr + n * plan.dst_image_floats(),
+                           gw.data(),
+                           gb.data(),
+                           gres_ptr != nullptr ? gres_ptr + n * plan.dst_image_floats() : nullptr,
+                           0,
+                           plan.tiles()};
+        if (!split_tiles_) {
+          (*kernel)(args);
+          continue;
+        }
+        // As threads would: one output-channel tile per call, last tile first.
+        for (int64_t t = plan.tiles() - 1; t >= 0; --t) {
+          args.tile_begin = t;
+          args.tile_end = t + 1;
+          (*kernel)(args);
+        }
+      }
+      std::copy(dst_ptr, dst_ptr + bdst.size(), bdst.data());
+    }
 
     const int64_t kpad = blocked_channels(K, B);
     for (int64_t n = 0; n < N; ++n)
@@ -138,6 +168,7 @@ class PointwiseTester {
   Isa isa_ = Isa::avx512;
   std::size_t l2_ = 1 << 20;
   bool in_place_ = false;
+  bool split_tiles_ = false;
   uint32_t seed_ = 42;
 };
 
@@ -190,6 +221,9 @@ TEST_CASE("pointwise: every activation, with and without a residual") {
 TEST_CASE("pointwise: activation parameters") {
   for (Isa isa : kIsas) {
     PointwiseTester().channels(20).out_channels(20).activation(Activation::clip(-0.3f, 0.4f)).isa(isa).Test();
+    const float inf = std::numeric_limits<float>::infinity();
+    PointwiseTester().channels(20).out_channels(20).activation(Activation::clip(0.1f, inf)).isa(isa).Test();
+    PointwiseTester().channels(20).out_channels(20).activation(Activation::clip(-inf, 0.2f)).isa(isa).Test();
     PointwiseTester().channels(20).out_channels(20).activation(Activation::leaky_relu(0.2f)).isa(isa).Test();
     PointwiseTester().channels(20).out_channels(20).activation(Activation::hard_sigmoid(0.5f, 0.1f)).isa(isa).Test();
   }
@@ -203,6 +237,14 @@ TEST_CASE("pointwise: without bias, batch, in-place residual") {
     PointwiseTester().channels(40).out_channels(72).residual(true).in_place(true).activation(Activation::relu()).isa(isa).Test();
     PointwiseTester().channels(200).out_channels(72).residual(true).in_place(true).l2(4 << 10).isa(isa).Test();
   }
+}
+
+TEST_CASE("pointwise: one call per output-channel tile") {
+  for (Isa isa : kIsas)
+    for (int64_t k : {16, 40, 100, 200}) {
+      PointwiseTester().channels(50).out_channels(k).size(5).activation(Activation::sigmoid()).split_tiles(true).isa(isa).Test();
+      PointwiseTester().channels(70).out_channels(k).size(4).residual(true).l2(4 << 10).split_tiles(true).isa(isa).Test();
+    }
 }
 
 TEST_CASE("pointwise: several input-channel chunks") {
@@ -276,6 +318,9 @@ TEST_CASE("pointwise: the plan refuses what it cannot run, and says why") {
   CHECK(reason({.in_channels = 4, .out_channels = 4, .height = 1, .width = 1,
                 .activation = Activation::clip(2.f, 1.f)})
             .find("clip") != std::string::npos);
+  CHECK(reason({.in_channels = 4, .out_channels = 4, .height = 1, .width = 1,
+                .activation = Activation::leaky_relu(std::nanf(""))})
+            .find("finite") != std::string::npos);
   CHECK(reason({.in_channels = 4, .out_channels = 4, .height = 1 << 20, .width = 1 << 20}).find("32-bit") !=
         std::string::npos);
   HostInfo bare;  // no SIMD
@@ -301,8 +346,20 @@ TEST_CASE("pointwise: plans are pure, and pick the ISA and tiles from the host")
   CHECK(c.name().find("__avx2") != std::string::npos);
   CHECK(c.main.oc_blocks * c.main.pixels + c.main.oc_blocks + 1 <= 16);
   // A smaller L2 cuts the input channels into more chunks.
-  auto small = std::get<PointwisePlan>(plan_pointwise(s, host_for(Isa::avx512, 48 << 10, 32 << 10)));
+  auto small = std::get<PointwisePlan>(plan_pointwise(s, host_for(Isa::avx512, 48 << 10, 4 << 10)));
   CHECK(small.chunks > a.chunks);
+}
+
+TEST_CASE("pointwise: the kernel refuses a plan that was not made for it") {
+  if (!cpu_has(Isa::avx2)) return;
+  const PointwiseShape s{.in_channels = 32, .out_channels = 32, .height = 4, .width = 4};
+  auto plan = std::get<PointwisePlan>(plan_pointwise(s, host_for(Isa::avx2)));
+  auto too_big = plan;
+  too_big.main.pixels = 16;  // more accumulators than ymm registers
+  CHECK_THROWS_AS(PointwiseKernel(too_big, "test"), std::invalid_argument);
+  auto uncovered = plan;
+  uncovered.main_tiles += 1;
+  CHECK_THROWS_AS(PointwiseKernel(uncovered, "test"), std::invalid_argument);
 }
 
 TEST_CASE("pointwise: identical layers share one kernel") {
