@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   nnjit::bench::register_peak_benchmarks();
   nnjit::bench::register_pointwise_benchmarks();
+  nnjit::bench::register_depthwise_benchmarks();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
