@@ -218,7 +218,16 @@ std::vector<NamedTensor> Session::run(const std::vector<NamedTensor>& inputs) {
   for (std::size_t k = 0; k < m.inputs.size(); ++k)
     if (!given[k]) throw_invalid("input '" + m.inputs[k].name + "' is missing");
 
-  for (std::size_t i = 0; i < m.steps.size(); ++i) m.steps[i].run(st.contexts[i]);
+  for (std::size_t i = 0; i < m.steps.size(); ++i) {
+    try {
+      m.steps[i].run(st.contexts[i]);
+    } catch (const Error& e) {
+      // Errors only the data can reveal (an index out of range): name the step's node.
+      const runtime::Step& s = m.steps[i];
+      throw Error(e.code(), "node '" + g.nodes[static_cast<std::size_t>(s.nodes.at(0))].name + "' (" + s.op +
+                                "): " + e.what());
+    }
+  }
 
   std::vector<NamedTensor> out;
   out.reserve(m.outputs.size());
