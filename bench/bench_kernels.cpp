@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   nnjit::bench::register_peak_benchmarks();
   nnjit::bench::register_pointwise_benchmarks();
   nnjit::bench::register_depthwise_benchmarks();
+  nnjit::bench::register_grouped_benchmarks();
+  nnjit::bench::register_dense_benchmarks();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

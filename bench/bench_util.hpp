@@ -43,6 +43,8 @@ void set_gflops(benchmark::State& state, double flops);
 // Family registration functions, called by main.
 void register_pointwise_benchmarks();
 void register_depthwise_benchmarks();
+void register_grouped_benchmarks();
+void register_dense_benchmarks();
 void register_peak_benchmarks();
 
 }  // namespace nnjit::bench
