@@ -3,6 +3,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <climits>
 #include <stdexcept>
 
 namespace nnjit::jit {
@@ -277,6 +278,29 @@ void ActivationEmitter::operator()(const Xbyak::Xmm& v, const std::vector<Xbyak:
       g_.vmulps(v, v, t[0]);
       break;
     case ActivationKind::gelu: gelu(v, t); break;
+  }
+}
+
+void emit_tail_mask(Xbyak::CodeGenerator& g, Isa isa, ConstantTable& table, const Xbyak::Reg64& table_reg,
+                    int pad_lanes, const Xbyak::Reg64* index, int64_t last, const Xbyak::Reg64& t0,
+                    const Xbyak::Reg64& t1, const Xbyak::Address& avx2_slot) {
+  if (last < 0 || last > INT32_MAX) throw std::invalid_argument("emit_tail_mask: block index out of imm32 range");
+  if (isa == Isa::avx512) {
+    g.mov(t0.cvt32(), (1u << pad_lanes) - 1);
+    if (index) {
+      g.mov(t1.cvt32(), 0xffff);
+      g.cmp(*index, static_cast<uint32_t>(last));
+      g.cmovne(t0.cvt32(), t1.cvt32());
+    }
+    g.kmovw(Xbyak::Opmask(1), t0.cvt32());
+  } else {
+    g.lea(t0, g.ptr[table_reg + table.offset_of_lane_mask(pad_lanes)]);
+    if (index) {
+      g.lea(t1, g.ptr[table_reg + table.offset_of_lane_mask(ConstantTable::kLanes)]);
+      g.cmp(*index, static_cast<uint32_t>(last));
+      g.cmovne(t0, t1);
+    }
+    g.mov(avx2_slot, t0);
   }
 }
 

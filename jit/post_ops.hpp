@@ -106,6 +106,15 @@ class ConstantTable {
   std::vector<Row> rows_;
 };
 
+// Selects the store mask of an output block whose channels may end inside it: the first
+// `pad_lanes` lanes (0 < pad_lanes < block) when the block is the one holding the channel
+// tail, every lane otherwise. The tail block is `index == last` at run time, or always
+// when `index` is null. AVX-512 leaves the mask in k1; AVX2 stores the address of a
+// lane-mask row of `table` into `avx2_slot`. Clobbers t0, t1 and the flags.
+void emit_tail_mask(Xbyak::CodeGenerator& g, Isa isa, ConstantTable& table, const Xbyak::Reg64& table_reg,
+                    int pad_lanes, const Xbyak::Reg64* index, int64_t last, const Xbyak::Reg64& t0,
+                    const Xbyak::Reg64& t1, const Xbyak::Address& avx2_slot);
+
 // Emits `v = act(v)` for one vector register. With Isa::avx512 it uses EVEX-only forms
 // (so ymm16-31 work, and a ymm may be used for a half block); with Isa::avx2, VEX ones.
 class ActivationEmitter {

@@ -214,25 +214,9 @@ void DenseKernel::emit_tile_rows(const DenseTile& tile, const DensePlan::Row& ro
   // Lanes past K in the last block are stored as zero: an activation may map the zero
   // padding to something else (sigmoid(0) = 0.5).
   const int pad_lanes = static_cast<int>(s.out_channels % B);
-  if (masks_last_block(is_tail)) {
-    if (p.isa == Isa::avx512) {
-      mov(r_t.cvt32(), (1u << pad_lanes) - 1);
-      if (!is_tail) {
-        mov(r_w.cvt32(), 0xffff);
-        cmp(r_tile, imm32(p.tiles() - 1));
-        cmovne(r_t.cvt32(), r_w.cvt32());
-      }
-      kmovw(k1, r_t.cvt32());
-    } else {
-      lea(r_t, ptr[r_table + table_.offset_of_lane_mask(pad_lanes)]);
-      if (!is_tail) {
-        lea(r_w, ptr[r_table + table_.offset_of_lane_mask(ConstantTable::kLanes)]);
-        cmp(r_tile, imm32(p.tiles() - 1));
-        cmovne(r_t, r_w);
-      }
-      mov(ptr[rsp + kFrameMask], r_t);
-    }
-  }
+  if (masks_last_block(is_tail))
+    emit_tail_mask(*this, p.isa, table_, r_table, pad_lanes, is_tail ? nullptr : &r_tile, p.tiles() - 1, r_t, r_w,
+                   ptr[rsp + kFrameMask]);
   imul(r_dst, r_tile, imm32(kb_main * out_plane_bytes));
   add(r_dst, ptr[r_args + kArgDst]);
   mov(r_t, ptr[r_args + kArgRowBegin]);

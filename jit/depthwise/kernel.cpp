@@ -126,7 +126,6 @@ void DepthwiseKernel::generate() {
   const int64_t B = p.block, k = s.kernel, Ho = s.out_height(), Wo = s.out_width();
   const int64_t in_plane_bytes = s.height * s.width * B * 4;
   const int64_t out_plane_bytes = Ho * Wo * B * 4;
-  const bool avx512 = p.isa == Isa::avx512;
 
   // The row table (see kRow*), emitted after the code.
   struct RowEntry {
@@ -170,21 +169,8 @@ void DepthwiseKernel::generate() {
   // Lanes past C in the last block are stored as zero: an activation may map the zero
   // padding to something else (sigmoid(0) = 0.5).
   const int pad_lanes = static_cast<int>(s.channels % B);
-  if (pad_lanes != 0) {
-    if (avx512) {
-      mov(r_kh.cvt32(), (1u << pad_lanes) - 1);
-      mov(r_w.cvt32(), 0xffff);
-      cmp(r_block, imm32(p.blocks - 1));
-      cmovne(r_kh.cvt32(), r_w.cvt32());
-      kmovw(k1, r_kh.cvt32());
-    } else {
-      lea(r_kh, ptr[r_table + table_.offset_of_lane_mask(pad_lanes)]);
-      lea(r_w, ptr[r_table + table_.offset_of_lane_mask(ConstantTable::kLanes)]);
-      cmp(r_block, imm32(p.blocks - 1));
-      cmovne(r_kh, r_w);
-      mov(ptr[rsp + kFrameMask], r_kh);
-    }
-  }
+  if (pad_lanes != 0)
+    emit_tail_mask(*this, p.isa, table_, r_table, pad_lanes, &r_block, p.blocks - 1, r_kh, r_w, ptr[rsp + kFrameMask]);
   imul(r_dst, r_block, imm32(out_plane_bytes));
   add(r_dst, ptr[r_args + kArgDst]);
   mov(r_kh, ptr[r_args + kArgRowBegin]);

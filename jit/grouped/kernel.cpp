@@ -151,7 +151,6 @@ void GroupedKernel::generate() {
   const int64_t in_plane_bytes = s.height * s.width * B * 4;
   const int64_t out_plane_bytes = Ho * Wo * B * 4;
   const int64_t weight_row_bytes = p.vectors_per_kernel_row() * B * 4;  // one kernel row of one output block
-  const bool avx512 = p.isa == Isa::avx512;
 
   struct RowEntry {
     int64_t src, weights, count;
@@ -195,21 +194,9 @@ void GroupedKernel::generate() {
   // Lanes past K in the last block are stored as zero: an activation may map the zero
   // padding to something else (sigmoid(0) = 0.5).
   const int pad_lanes = static_cast<int>(s.out_channels % B);
-  if (pad_lanes != 0) {
-    if (avx512) {
-      mov(r_sb.cvt32(), (1u << pad_lanes) - 1);
-      mov(r_w.cvt32(), 0xffff);
-      cmp(r_block, imm32(p.out_blocks - 1));
-      cmovne(r_sb.cvt32(), r_w.cvt32());
-      kmovw(k1, r_sb.cvt32());
-    } else {
-      lea(r_sb, ptr[r_table + table_.offset_of_lane_mask(pad_lanes)]);
-      lea(r_w, ptr[r_table + table_.offset_of_lane_mask(ConstantTable::kLanes)]);
-      cmp(r_block, imm32(p.out_blocks - 1));
-      cmovne(r_sb, r_w);
-      mov(ptr[rsp + kFrameMask], r_sb);
-    }
-  }
+  if (pad_lanes != 0)
+    emit_tail_mask(*this, p.isa, table_, r_table, pad_lanes, &r_block, p.out_blocks - 1, r_sb, r_w,
+                   ptr[rsp + kFrameMask]);
   imul(r_dst, r_block, imm32(out_plane_bytes));
   add(r_dst, ptr[r_args + kArgDst]);
   mov(r_sb, ptr[r_args + kArgRowBegin]);

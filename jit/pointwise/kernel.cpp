@@ -194,25 +194,9 @@ void PointwiseKernel::emit_tile(const PointwiseTile& tile, bool is_tail) {
   // padding to something else (sigmoid(0) = 0.5). Only the last tile has such a block;
   // with no tail tile, that is the last main tile, known at run time.
   const int pad_lanes = static_cast<int>(s.out_channels % B);
-  if (masks_last_block(is_tail)) {
-    if (p.isa == Isa::avx512) {
-      mov(r_t0.cvt32(), (1u << pad_lanes) - 1);
-      if (!is_tail) {
-        mov(r_t1.cvt32(), 0xffff);
-        cmp(r_tile, imm32(p.tiles() - 1));
-        cmovne(r_t0.cvt32(), r_t1.cvt32());
-      }
-      kmovw(k1, r_t0.cvt32());
-    } else {
-      lea(r_t0, ptr[r_table + table_.offset_of_lane_mask(pad_lanes)]);
-      if (!is_tail) {
-        lea(r_t1, ptr[r_table + table_.offset_of_lane_mask(ConstantTable::kLanes)]);
-        cmp(r_tile, imm32(p.tiles() - 1));
-        cmovne(r_t0, r_t1);
-      }
-      mov(ptr[rsp + kFrameMask], r_t0);
-    }
-  }
+  if (masks_last_block(is_tail))
+    emit_tail_mask(*this, p.isa, table_, r_table, pad_lanes, is_tail ? nullptr : &r_tile, p.tiles() - 1, r_t0, r_t1,
+                   ptr[rsp + kFrameMask]);
 
   const int64_t full = p.row_pixels / tile.pixels;
   const int rest = static_cast<int>(p.row_pixels % tile.pixels);
