@@ -1,7 +1,6 @@
 // pointwise/<shape>/nnjit and pointwise/<shape>/onednn for every pointwise line of
 // shapes.inc (nnjit runs what plan_pointwise picks for the probed host).
 #include <cstdlib>
-#include <random>
 #include <string>
 #include <variant>
 #include <vector>
@@ -25,12 +24,6 @@ jit::PointwiseShape pointwise_shape(const ConvShape& s) {
           .residual = s.residual ? jit::ResidualMode::before_activation : jit::ResidualMode::none};
 }
 
-void fill_random(float* p, int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.f, 1.f);
-  for (int64_t i = 0; i < n; ++i) p[i] = dist(rng);
-}
-
 // `host`: the probed host, or it restricted to one variant's ISA.
 void bench_nnjit(benchmark::State& state, const ConvShape& s, const jit::HostInfo& host) {
   auto planned = jit::plan_pointwise(pointwise_shape(s), host);
@@ -46,31 +39,14 @@ void bench_nnjit(benchmark::State& state, const ConvShape& s, const jit::HostInf
   const jit::PointwiseWeights packed = jit::pack_pointwise_weights(plan, weights.data(), bias.data());
   auto kernel = jit::get_pointwise_kernel(plan, "nnjit_bench_kernels");
 
-  // Blocked buffers with zero padding lanes, as the runtime keeps them.
-  const int64_t hw = s.height * s.width, ohw = s.out_height() * s.out_width();
-  std::vector<float> plain_src(static_cast<size_t>(s.in_channels * hw)),
-      plain_dst(static_cast<size_t>(s.out_channels * ohw));
-  fill_random(plain_src.data(), static_cast<int64_t>(plain_src.size()), 1);
-  fill_random(plain_dst.data(), static_cast<int64_t>(plain_dst.size()), 4);
-  jit::AlignedBuffer<float> src(plan.src_image_floats()), dst(plan.dst_image_floats());
-  jit::nchw_to_blocked(plain_src.data(), src.data(), 1, s.in_channels, hw, plan.block);
-  jit::nchw_to_blocked(plain_dst.data(), dst.data(), 1, s.out_channels, ohw, plan.block);
-  // Like oneDNN's sum post-op, the residual is added in place into dst.
-  const float* residual = s.residual ? dst.data() : nullptr;
+  BlockedIo io(s, plan.src_image_floats(), plan.dst_image_floats(), plan.block);
 
   for (auto _ : state) {
-    kernel->run(src.data(), dst.data(), packed, residual);
+    kernel->run(io.src.data(), io.dst.data(), packed, io.residual);
     benchmark::ClobberMemory();
   }
   set_gflops(state, s.flops());
   state.SetLabel(plan.name() + " kc=" + std::to_string(plan.chunk_channels));
-}
-
-void bench_onednn(benchmark::State& state, const ConvShape& s) {
-  OneDnnConv conv(s);
-  for (auto _ : state) conv.run();
-  set_gflops(state, s.flops());
-  state.SetLabel(conv.impl());
 }
 
 }  // namespace

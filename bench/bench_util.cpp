@@ -1,5 +1,6 @@
 #include "bench/bench_util.hpp"
 
+#include <random>
 #include <sstream>
 
 #include "runtime/probe.hpp"
@@ -50,6 +51,24 @@ const jit::HostInfo& bench_host() {
 
 void set_gflops(benchmark::State& state, double flops) {
   state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void fill_random(float* p, int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  for (int64_t i = 0; i < n; ++i) p[i] = dist(rng);
+}
+
+BlockedIo::BlockedIo(const ConvShape& s, std::size_t src_floats, std::size_t dst_floats, int block)
+    : src(src_floats), dst(dst_floats) {
+  const int64_t hw = s.height * s.width, ohw = s.out_height() * s.out_width();
+  std::vector<float> plain_src(static_cast<std::size_t>(s.in_channels * hw)),
+      plain_dst(static_cast<std::size_t>(s.out_channels * ohw));
+  fill_random(plain_src.data(), static_cast<int64_t>(plain_src.size()), 1);
+  fill_random(plain_dst.data(), static_cast<int64_t>(plain_dst.size()), 4);
+  jit::nchw_to_blocked(plain_src.data(), src.data(), 1, s.in_channels, hw, block);
+  jit::nchw_to_blocked(plain_dst.data(), dst.data(), 1, s.out_channels, ohw, block);
+  if (s.residual) residual = dst.data();
 }
 
 }  // namespace nnjit::bench

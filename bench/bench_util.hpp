@@ -8,6 +8,7 @@
 #include <benchmark/benchmark.h>
 
 #include "jit/host_info.hpp"
+#include "jit/layout.hpp"
 #include "jit/post_ops.hpp"
 
 namespace nnjit::bench {
@@ -39,6 +40,18 @@ std::string shape_name(const ConvShape& s);
 const jit::HostInfo& bench_host();
 // Reports `flops` per iteration as a GFLOPS rate.
 void set_gflops(benchmark::State& state, double flops);
+
+// n uniform values in [-1, 1) from a seeded generator.
+void fill_random(float* p, int64_t n, uint32_t seed);
+
+// One image's source and destination in the blocked layout, filled with seeded values
+// and zero padding lanes, as the runtime keeps them. With a residual, dst doubles as the
+// residual, added in place like oneDNN's sum post-op.
+struct BlockedIo {
+  BlockedIo(const ConvShape& s, std::size_t src_floats, std::size_t dst_floats, int block);
+  jit::AlignedBuffer<float> src, dst;
+  const float* residual = nullptr;
+};
 
 // Family registration functions, called by main.
 void register_pointwise_benchmarks();

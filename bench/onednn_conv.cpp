@@ -83,4 +83,11 @@ void OneDnnConv::run() {
   stream_.wait();
 }
 
+void bench_onednn(benchmark::State& state, const ConvShape& s) {
+  OneDnnConv conv(s);
+  for (auto _ : state) conv.run();
+  set_gflops(state, s.flops());
+  state.SetLabel(conv.impl());
+}
+
 }  // namespace nnjit::bench

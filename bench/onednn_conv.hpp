@@ -29,4 +29,7 @@ class OneDnnConv {
   std::string impl_;
 };
 
+// The `<family>/<shape>/onednn` benchmark body: one OneDnnConv forward per iteration.
+void bench_onednn(benchmark::State& state, const ConvShape& s);
+
 }  // namespace nnjit::bench
