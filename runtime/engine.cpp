@@ -6,12 +6,15 @@
 #include "graph/passes.hpp"
 #include "loaders/onnx_loader.hpp"
 #include "nnjit/engine.hpp"
+#include "runtime/compile.hpp"
 #include "runtime/model_impl.hpp"
 #include "runtime/probe.hpp"
 
 namespace nnjit {
 
 namespace {
+
+const ops::Attributes kNoAttributes;
 
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) {
@@ -27,28 +30,62 @@ std::vector<TensorInfo> infos_of(const graph::Graph& g, const std::vector<int>& 
   return out;
 }
 
-// The execution plan: one step per node, each on the reference kernel for now.
+// The execution plan (graph/plan): fused steps, kernels and layouts. The blocked twins
+// it adds become values of the model's graph, so every step reads and writes slots.
 void plan_steps(ModelImpl& m) {
-  const graph::Graph& g = m.graph;
-  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
-    const graph::Node& n = g.nodes[i];
+  graph::ExecutionPlan plan = graph::plan_graph(m.graph, m.host, m.options);
+  for (graph::Value& v : plan.added_values) m.graph.values.push_back(std::move(v));
+  m.block = std::move(plan.block);
+  m.isa = plan.isa;
+  for (graph::PlannedStep& p : plan.steps) {
     runtime::Step s;
-    s.nodes = {static_cast<int>(i)};
-    s.op = n.op_type;
-    s.inputs = n.inputs;
-    s.outputs = n.outputs;
-    s.attrs = &n.attrs;
+    s.nodes = std::move(p.nodes);
+    s.op = std::move(p.op);
+    s.inputs = std::move(p.inputs);
+    s.outputs = std::move(p.outputs);
+    s.kind = p.kind;
+    s.plan = std::move(p.plan);
+    s.reason = std::move(p.reason);
+    s.attrs = s.kind == graph::StepKind::reference ? &m.graph.nodes[static_cast<std::size_t>(s.nodes.at(0))].attrs
+                                                   : &kNoAttributes;
     m.steps.push_back(std::move(s));
   }
 }
 
-void compile_steps(ModelImpl& m) {
-  for (runtime::Step& s : m.steps) {
-    const ops::OpSchema* schema = ops::find_schema(s.op);
-    if (!schema) throw_internal("no schema for planned op " + s.op);
-    s.kernel = "reference";
-    s.reason = "no JIT kernel for " + s.op + " yet";
-    s.run = schema->compute;
+// Elements a value's slot holds: its channels rounded up to whole blocks when blocked.
+int64_t stored_numel(const ModelImpl& m, int v) {
+  const graph::Value& val = m.graph.values[static_cast<std::size_t>(v)];
+  const int block = m.block[static_cast<std::size_t>(v)];
+  if (block == 0) return shape_numel(val.shape);
+  return shape_numel(val.shape) / val.shape[1] * jit::blocked_channels(val.shape[1], block);
+}
+
+// What Model::steps() shows: built once, after compile.
+void describe_steps(ModelImpl& m) {
+  const graph::Graph& g = m.graph;
+  auto bytes_of = [&](int v) -> double {
+    if (v < 0) return 0;
+    const graph::Value& val = g.values[static_cast<std::size_t>(v)];
+    if (val.dtype == DType::Undefined || !val.shape_known) return 0;
+    return static_cast<double>(stored_numel(m, v)) * static_cast<double>(dtype_size(val.dtype));
+  };
+  for (const runtime::Step& s : m.steps) {
+    StepInfo info;
+    info.op = s.op;
+    for (int n : s.nodes) info.nodes.push_back(g.nodes[static_cast<std::size_t>(n)].name);
+    info.kernel = s.kernel;
+    info.reason = s.reason;
+    info.shape = s.outputs.empty() || s.outputs[0] < 0 ? "-"
+                                                        : shape_str(g.values[static_cast<std::size_t>(s.outputs[0])].shape);
+    const int out_block = s.outputs.empty() || s.outputs[0] < 0 ? 0 : m.block[static_cast<std::size_t>(s.outputs[0])];
+    info.layout = out_block ? "nChw" + std::to_string(out_block) + "c" : "nchw";
+    info.plan = graph::kernel_plan_key(s.plan);
+    info.flops = graph::kernel_plan_flops(s.plan);
+    info.code = s.code;
+    info.code_size = s.code_size;
+    for (int v : s.inputs) info.bytes += bytes_of(v);
+    for (int v : s.outputs) info.bytes += bytes_of(v);
+    m.step_infos.push_back(std::move(info));
   }
 }
 
@@ -63,7 +100,7 @@ void plan_memory(ModelImpl& m) {
       continue;
     }
     if (val.dtype != DType::Undefined && val.shape_known)
-      sizes[v] = static_cast<std::size_t>(shape_numel(val.shape)) * dtype_size(val.dtype);
+      sizes[v] = static_cast<std::size_t>(stored_numel(m, static_cast<int>(v))) * dtype_size(val.dtype);
   }
   for (int v : g.outputs)
     if (kinds[static_cast<std::size_t>(v)] == runtime::ValueKind::Allocate) kinds[static_cast<std::size_t>(v)] = runtime::ValueKind::Output;
@@ -106,8 +143,9 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   m->times.plan = ms_since(t);
 
   t = Clock::now();
-  compile_steps(*m);
+  runtime::compile_steps(*m);
   m->times.compile = ms_since(t);
+  describe_steps(*m);
 
   for (const graph::Value& v : m->graph.values)
     if (v.constant.defined()) m->weights_bytes += v.constant.nbytes();
@@ -127,6 +165,7 @@ const LoadTimes& Model::load_times() const { return impl_->times; }
 const std::vector<std::string>& Model::bound_dims() const { return impl_->graph.bound_dims; }
 std::size_t Model::weights_bytes() const { return impl_->weights_bytes; }
 std::size_t Model::arena_bytes() const { return impl_->memory.arena_bytes; }
+const std::vector<StepInfo>& Model::steps() const { return impl_->step_infos; }
 Session Model::session() const { return Session(shared_from_this()); }
 
 std::string Model::summary() const {
@@ -156,6 +195,7 @@ std::string Model::plan_report() const {
 // ---------------------------------------------------------------------------- Session
 
 struct Session::State {
+  Clock::time_point created = Clock::now();
   std::shared_ptr<void> arena;
   std::vector<Tensor> slots;  // one per value: constants, views into the arena, bound inputs
   std::vector<ops::ComputeContext> contexts;  // one per step, pointing into slots
@@ -176,7 +216,9 @@ Session::Session(std::shared_ptr<const Model> model) : model_(std::move(model)),
     if (val.constant.defined()) {
       st.slots[v] = val.constant;
     } else if ((p.kind == runtime::ValueKind::Allocate || p.kind == runtime::ValueKind::Output) && p.first_step >= 0) {
-      st.slots[v] = Tensor::view(val.dtype, val.shape, static_cast<char*>(base) + p.offset, st.arena);
+      Shape shape = val.shape;  // a blocked value's slot holds whole blocks of channels
+      if (const int block = m.block[v]) shape[1] = jit::blocked_channels(shape[1], block);
+      st.slots[v] = Tensor::view(val.dtype, shape, static_cast<char*>(base) + p.offset, st.arena);
     }
   }
   st.contexts.reserve(m.steps.size());
@@ -192,7 +234,9 @@ Session::~Session() = default;
 Session::Session(Session&&) noexcept = default;
 Session& Session::operator=(Session&&) noexcept = default;
 
-std::vector<NamedTensor> Session::run(const std::vector<NamedTensor>& inputs) {
+std::vector<NamedTensor> Session::run(const std::vector<NamedTensor>& inputs) { return run(inputs, nullptr); }
+
+std::vector<NamedTensor> Session::run(const std::vector<NamedTensor>& inputs, RunProfile* profile) {
   const ModelImpl& m = model_->impl();
   const graph::Graph& g = m.graph;
   State& st = *state_;
@@ -218,17 +262,34 @@ std::vector<NamedTensor> Session::run(const std::vector<NamedTensor>& inputs) {
   for (std::size_t k = 0; k < m.inputs.size(); ++k)
     if (!given[k]) throw_invalid("input '" + m.inputs[k].name + "' is missing");
 
+  Clock::time_point run_start;
+  if (profile) {
+    run_start = Clock::now();
+    profile->start_us = std::chrono::duration<double, std::micro>(run_start - st.created).count();
+    profile->steps.clear();
+    profile->steps.reserve(m.steps.size());
+  }
   for (std::size_t i = 0; i < m.steps.size(); ++i) {
     try {
+      if (!profile) {
+        m.steps[i].run(st.contexts[i]);
+        continue;
+      }
+      const auto t0 = Clock::now();
       m.steps[i].run(st.contexts[i]);
+      const auto t1 = Clock::now();
+      profile->steps.push_back({i, std::chrono::duration<double, std::micro>(t0 - run_start).count(),
+                                std::chrono::duration<double, std::micro>(t1 - t0).count()});
     } catch (const Error& e) {
       // Errors only the data can reveal (an index out of range): name the step's node.
       const runtime::Step& s = m.steps[i];
-      throw Error(e.code(), "node '" + g.nodes[static_cast<std::size_t>(s.nodes.at(0))].name + "' (" + s.op +
-                                "): " + e.what());
+      const std::string where = s.nodes.empty() ? "step #" + std::to_string(i) + " (" + s.kernel + ")"
+                                                : "node '" + g.nodes[static_cast<std::size_t>(s.nodes[0])].name + "' (" + s.op + ")";
+      throw Error(e.code(), where + ": " + e.what());
     }
   }
 
+  if (profile) profile->total_us = std::chrono::duration<double, std::micro>(Clock::now() - run_start).count();
   std::vector<NamedTensor> out;
   out.reserve(m.outputs.size());
   for (std::size_t k = 0; k < m.outputs.size(); ++k)

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "graph/graph.hpp"
+#include "graph/plan.hpp"
 #include "jit/host_info.hpp"
 #include "nnjit/engine.hpp"
 #include "ops/op.hpp"
@@ -26,6 +27,10 @@ struct Step {
   const ops::Attributes* attrs = nullptr;
   std::string kernel;  // kernel name, e.g. "reference"
   std::string reason;  // why this kernel, when it is not the default choice
+  graph::StepKind kind = graph::StepKind::reference;
+  graph::KernelPlan plan;
+  const void* code = nullptr;  // the generated kernel, for the profiler
+  std::size_t code_size = 0;
   KernelFn run;
 };
 
@@ -36,8 +41,11 @@ struct ModelImpl {
   Options options;
   jit::HostInfo host;  // the probe's figures with Options::host applied
   std::vector<TensorInfo> inputs, outputs;
+  std::vector<int> block;  // per value: 0 = plain layout, else channels per block
+  std::string isa;         // the kernels' ISA: avx512, avx2 or reference
   std::string loaded_counts, optimize_report;
   std::vector<runtime::Step> steps;
+  std::vector<StepInfo> step_infos;  // what Model::steps() shows, one per step
   runtime::MemoryPlan memory;
   LoadTimes times;
   std::size_t weights_bytes = 0;

@@ -40,6 +40,33 @@ struct HostFigure {
   std::string source;
 };
 
+// One step of a model's execution plan, as `nnjit info` and the profiler show it.
+struct StepInfo {
+  std::string op;                  // op type, or the fused pattern, e.g. "Conv+Relu"
+  std::vector<std::string> nodes;  // the graph nodes the step runs
+  std::string kernel;              // the generated kernel's name, or "reference", "reorder"
+  std::string reason;              // why this kernel, when not the default choice
+  std::string shape;               // of the step's first output, e.g. "[1,32,112,112]"
+  std::string layout;              // of that output: "nchw", "nChw16c", "nChw8c"
+  std::string plan;                // the kernel's plan: tile, ISA, threads split
+  double flops = 0;                // floating-point operations per run (multiply-add = 2)
+  double bytes = 0;                // bytes read and written per run (activations + weights)
+  const void* code = nullptr;      // the generated code, when the step runs one
+  std::size_t code_size = 0;
+};
+
+// Timings of one run, filled in when a RunProfile is passed to Session::run.
+struct StepTiming {
+  std::size_t step = 0;     // index into Model::steps()
+  double start_us = 0;      // since the run began
+  double duration_us = 0;
+};
+struct RunProfile {
+  double start_us = 0;  // since the Session was created (steady clock)
+  double total_us = 0;
+  std::vector<StepTiming> steps;  // one per executed step, in order
+};
+
 class Session;
 struct ModelImpl;
 
@@ -66,6 +93,8 @@ class Model : public std::enable_shared_from_this<Model> {
   std::size_t weights_bytes() const;
   // Bytes of activation memory one Session allocates.
   std::size_t arena_bytes() const;
+  // The execution plan, one entry per step, in run order.
+  const std::vector<StepInfo>& steps() const;
 
   const ModelImpl& impl() const { return *impl_; }
 
@@ -83,6 +112,9 @@ class Session {
   // Runs the model. Inputs are matched by name; every graph input must be given once,
   // with the model's dtype and shape. Returns the graph outputs in model order.
   std::vector<NamedTensor> run(const std::vector<NamedTensor>& inputs);
+  // The same, recording each step's time into `profile` (when not null). Profiling
+  // off costs one branch per step.
+  std::vector<NamedTensor> run(const std::vector<NamedTensor>& inputs, RunProfile* profile);
 
   const Model& model() const { return *model_; }
 

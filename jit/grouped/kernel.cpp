@@ -400,7 +400,9 @@ void GroupedKernel::emit_rotated_sums(const Reg64& base, const std::vector<std::
   };
   auto wk = [&](int kw) { return vreg(P + kw); };
   const Xbyak::Zmm index(P + k);  // R = 8: the vpermps indices of the current r
-  auto rotated = [&](int i) { return vreg(P + k + 1 + i % 2); };
+  // Two registers for rotated columns, after the index register when there is one
+  // (grouped_max_pixels leaves room for exactly these).
+  auto rotated = [&](int i) { return vreg(P + k + (R == 8 ? 1 : 0) + i % 2); };
   const int Q = std::min(R, 4);  // R <= 4: vpermilps's immediate for rotation r
   auto in_lane_imm = [&](int r) {
     int imm = 0;

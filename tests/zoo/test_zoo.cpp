@@ -61,7 +61,9 @@ void check_model(const std::string& name, const nnjit::Options& options) {
 TEST_SUITE("zoo") {
   TEST_CASE("zoo models match torch") {
     for (const char* name : kZoo) {
-      SUBCASE(name) { check_model(name, {}); }
+      // The JIT path as the host allows, forced to AVX2, and the reference ops alone.
+      for (const char* isa : {"auto", "avx2", "reference"})
+        SUBCASE((std::string(name) + " isa=" + isa).c_str()) { check_model(name, {.isa = isa}); }
     }
   }
 }

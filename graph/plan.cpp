@@ -1,0 +1,416 @@
+// The planner: groups nodes into fused steps, picks a kernel family for each, and
+// threads layouts through the graph with the fewest reorders (see plan.hpp).
+#include "graph/plan.hpp"
+
+#include <cmath>
+#include <limits>
+#include <optional>
+
+#include "jit/isa.hpp"
+#include "ops/conv.hpp"
+
+namespace nnjit::graph {
+
+const char* step_kind_name(StepKind kind) {
+  switch (kind) {
+    case StepKind::reference: return "reference";
+    case StepKind::to_blocked: return "to_blocked";
+    case StepKind::to_plain: return "to_plain";
+    case StepKind::conv: return "conv";
+  }
+  return "?";
+}
+
+std::string kernel_plan_name(const KernelPlan& plan) {
+  return std::visit(
+      [](const auto& p) -> std::string {
+        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) return "";
+        else return p.name();
+      },
+      plan);
+}
+
+std::string kernel_plan_key(const KernelPlan& plan) {
+  return std::visit(
+      [](const auto& p) -> std::string {
+        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) return "";
+        else return p.key();
+      },
+      plan);
+}
+
+double kernel_plan_flops(const KernelPlan& plan) {
+  return std::visit(
+      [](const auto& p) -> double {
+        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) return 0.0;
+        else return p.shape.flops();
+      },
+      plan);
+}
+
+namespace {
+
+// Who reads each value, and which values leave the graph.
+struct Uses {
+  std::vector<std::vector<int>> readers;  // node indices, once per node
+  std::vector<char> is_output;
+
+  explicit Uses(const Graph& g) : readers(g.values.size()), is_output(g.values.size(), 0) {
+    for (std::size_t i = 0; i < g.nodes.size(); ++i)
+      for (int v : g.nodes[i].inputs) {
+        if (v < 0) continue;
+        auto& r = readers[static_cast<std::size_t>(v)];
+        if (r.empty() || r.back() != static_cast<int>(i)) r.push_back(static_cast<int>(i));
+      }
+    for (int v : g.outputs) is_output[static_cast<std::size_t>(v)] = 1;
+  }
+  // Read by exactly one node, and not a graph output: it may live inside a fused step.
+  bool private_to_one(int v) const {
+    return readers[static_cast<std::size_t>(v)].size() == 1 && !is_output[static_cast<std::size_t>(v)];
+  }
+};
+
+bool is_float4d(const Graph& g, int v) {
+  if (v < 0) return false;
+  const Value& val = g.values[static_cast<std::size_t>(v)];
+  return val.dtype == DType::Float32 && val.shape_known && val.shape.size() == 4;
+}
+
+std::optional<float> scalar_constant(const Graph& g, int v) {
+  if (!g.is_constant(v)) return std::nullopt;
+  const Tensor& t = g.values[static_cast<std::size_t>(v)].constant;
+  if (t.dtype() != DType::Float32 || t.numel() != 1) return std::nullopt;
+  return t.data<float>()[0];
+}
+
+// The activation node `n` computes from its first input, if the kernels fuse it.
+std::optional<jit::Activation> activation_of(const Graph& g, const Node& n) {
+  if (!n.domain.empty() && n.domain != "ai.onnx") return std::nullopt;
+  if (n.outputs.size() != 1 || n.inputs.empty()) return std::nullopt;
+  const std::string& op = n.op_type;
+  if (op == "Relu") return jit::Activation::relu();
+  if (op == "Sigmoid") return jit::Activation::sigmoid();
+  if (op == "HardSwish") return jit::Activation::hard_swish();
+  if (op == "LeakyRelu") return jit::Activation::leaky_relu(n.attrs.get_float("alpha", 0.01f));
+  if (op == "HardSigmoid")
+    return jit::Activation::hard_sigmoid(n.attrs.get_float("alpha", 0.2f), n.attrs.get_float("beta", 0.5f));
+  if (op == "Clip") {
+    float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+    if (g.opset < 11) {
+      lo = n.attrs.get_float("min", lo);
+      hi = n.attrs.get_float("max", hi);
+    } else {
+      if (n.inputs.size() > 1 && n.inputs[1] >= 0) {
+        auto c = scalar_constant(g, n.inputs[1]);
+        if (!c) return std::nullopt;
+        lo = *c;
+      }
+      if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
+        auto c = scalar_constant(g, n.inputs[2]);
+        if (!c) return std::nullopt;
+        hi = *c;
+      }
+    }
+    if (lo == 0.f && std::isinf(hi) && hi > 0) return jit::Activation::relu();
+    jit::Activation a = jit::Activation::clip(lo, hi);
+    if (a.invalid_reason()) return std::nullopt;
+    return a;
+  }
+  return std::nullopt;
+}
+
+// An activation applied to `v` by the nodes reading it: a single activation node, or the
+// exported gating forms v * Sigmoid(v) (SiLU) and v * HardSigmoid(v; 1/6, 1/2) (HardSwish).
+struct FusedActivation {
+  jit::Activation act;
+  std::vector<int> nodes;  // in graph order
+  int out = -1;
+};
+
+std::optional<FusedActivation> fused_activation(const Graph& g, const Uses& uses, int v) {
+  if (uses.is_output[static_cast<std::size_t>(v)]) return std::nullopt;
+  const auto& readers = uses.readers[static_cast<std::size_t>(v)];
+  if (readers.size() == 1) {
+    const Node& n = g.nodes[static_cast<std::size_t>(readers[0])];
+    if (n.inputs[0] != v) return std::nullopt;
+    auto act = activation_of(g, n);
+    if (!act) return std::nullopt;
+    return FusedActivation{*act, {readers[0]}, n.outputs[0]};
+  }
+  if (readers.size() != 2) return std::nullopt;
+  // One reader is the gate (Sigmoid / HardSigmoid of v), the other Mul(v, gate).
+  for (int k = 0; k < 2; ++k) {
+    const int gi = readers[static_cast<std::size_t>(k)], mi = readers[static_cast<std::size_t>(1 - k)];
+    const Node& gate = g.nodes[static_cast<std::size_t>(gi)];
+    const Node& mul = g.nodes[static_cast<std::size_t>(mi)];
+    if (gate.op_type != "Sigmoid" && gate.op_type != "HardSigmoid") continue;
+    if (mul.op_type != "Mul" || mul.inputs.size() != 2 || gate.outputs.size() != 1) continue;
+    const int gv = gate.outputs[0];
+    if (!((mul.inputs[0] == v && mul.inputs[1] == gv) || (mul.inputs[1] == v && mul.inputs[0] == gv))) continue;
+    if (!uses.private_to_one(gv)) continue;
+    jit::Activation act = jit::Activation::silu();
+    if (gate.op_type == "HardSigmoid") {
+      const float alpha = gate.attrs.get_float("alpha", 0.2f), beta = gate.attrs.get_float("beta", 0.5f);
+      if (std::fabs(alpha - 1.f / 6.f) > 1e-6f || beta != 0.5f) continue;
+      act = jit::Activation::hard_swish();
+    }
+    return FusedActivation{act, {std::min(gi, mi), std::max(gi, mi)}, mul.outputs[0]};
+  }
+  return std::nullopt;
+}
+
+// A residual Add reading `v` once, with another operand of the same shape.
+struct FusedAdd {
+  int node = -1;
+  int other = -1;
+  int out = -1;
+};
+
+std::optional<FusedAdd> fused_add(const Graph& g, const Uses& uses, int v) {
+  if (!uses.private_to_one(v)) return std::nullopt;
+  const int ni = uses.readers[static_cast<std::size_t>(v)][0];
+  const Node& n = g.nodes[static_cast<std::size_t>(ni)];
+  if (n.op_type != "Add" || n.inputs.size() != 2 || n.outputs.size() != 1) return std::nullopt;
+  const int other = n.inputs[0] == v ? n.inputs[1] : n.inputs[0];
+  if (other == v || other < 0 || !is_float4d(g, other)) return std::nullopt;
+  if (g.values[static_cast<std::size_t>(other)].shape != g.values[static_cast<std::size_t>(v)].shape)
+    return std::nullopt;
+  return FusedAdd{ni, other, n.outputs[0]};
+}
+
+// A planned convolution group: the conv node, what is fused after it, the kernel plan.
+struct ConvGroup {
+  std::vector<int> nodes;
+  int src = -1, weights = -1, bias = -1, residual = -1, out = -1;
+  KernelPlan plan;
+  std::string op;
+};
+
+// Chooses the family for a Conv node and plans it with the fused post-ops, or says why
+// it cannot run on a JIT kernel.
+std::variant<KernelPlan, std::string> plan_conv_kernel(const ops::ConvParams& p, const jit::Activation& act,
+                                                      jit::ResidualMode residual, const jit::HostInfo& host) {
+  if (p.spatial_rank() != 2) return std::string("only 2-D convolutions have JIT kernels");
+  const int64_t kh = p.kernel[0], kw = p.kernel[1];
+  if (kh != kw || p.stride[0] != p.stride[1] || p.dilation[0] != p.dilation[1])
+    return std::string("non-square kernel, stride or dilation");
+  const int k = static_cast<int>(kh), stride = static_cast<int>(p.stride[0]), dilation = static_cast<int>(p.dilation[0]);
+  const int64_t pt = p.pad_begin[0], pl = p.pad_begin[1], pb = p.pad_end[0], pr = p.pad_end[1];
+  auto to_plan = [](auto planned) -> std::variant<KernelPlan, std::string> {
+    if (const std::string* why = std::get_if<std::string>(&planned)) return *why;
+    return KernelPlan(std::move(std::get<0>(planned)));
+  };
+  if (p.depthwise())
+    return to_plan(jit::plan_depthwise({.batch = p.batch, .channels = p.in_channels, .height = p.in_size[0],
+                                        .width = p.in_size[1], .kernel = k, .stride = stride, .dilation = dilation,
+                                        .pad_top = pt, .pad_left = pl, .pad_bottom = pb, .pad_right = pr,
+                                        .has_bias = p.has_bias, .activation = act, .residual = residual},
+                                       host));
+  if (p.groups > 1) {
+    if (dilation != 1) return std::string("grouped: dilated grouped convolutions have no JIT kernel");
+    return to_plan(jit::plan_grouped({.batch = p.batch, .in_channels = p.in_channels, .out_channels = p.out_channels,
+                                      .groups = p.groups, .height = p.in_size[0], .width = p.in_size[1],
+                                      .kernel = k, .stride = stride, .pad_top = pt, .pad_left = pl,
+                                      .pad_bottom = pb, .pad_right = pr, .has_bias = p.has_bias,
+                                      .activation = act, .residual = residual},
+                                     host));
+  }
+  if (k == 1 && pt == 0 && pl == 0 && pb == 0 && pr == 0)
+    return to_plan(jit::plan_pointwise({.batch = p.batch, .in_channels = p.in_channels,
+                                        .out_channels = p.out_channels, .height = p.in_size[0],
+                                        .width = p.in_size[1], .stride = stride, .has_bias = p.has_bias,
+                                        .activation = act, .residual = residual},
+                                       host));
+  return to_plan(jit::plan_dense({.batch = p.batch, .in_channels = p.in_channels, .out_channels = p.out_channels,
+                                  .height = p.in_size[0], .width = p.in_size[1], .kernel = k, .stride = stride,
+                                  .dilation = dilation, .pad_top = pt, .pad_left = pl, .pad_bottom = pb,
+                                  .pad_right = pr, .has_bias = p.has_bias, .activation = act,
+                                  .residual = residual},
+                                 host));
+}
+
+int plan_block(const KernelPlan& plan) {
+  return std::visit(
+      [](const auto& p) -> int {
+        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) return 0;
+        else return p.block;
+      },
+      plan);
+}
+
+// A Conv node and what follows it, planned as one step; or the reason it stays a
+// reference op.
+std::variant<ConvGroup, std::string> plan_conv_group(const Graph& g, const Uses& uses, int ni,
+                                                     const std::vector<int>& group_of, const jit::HostInfo& host,
+                                                     int block) {
+  auto free = [&](const std::vector<int>& nodes) {
+    for (int m : nodes)
+      if (group_of[static_cast<std::size_t>(m)] >= 0) return false;
+    return true;
+  };
+  const Node& n = g.nodes[static_cast<std::size_t>(ni)];
+  if (n.inputs.size() < 2 || n.outputs.size() != 1 || !is_float4d(g, n.inputs[0]) || !is_float4d(g, n.outputs[0]))
+    return std::string("not a 2-D float convolution");
+  if (!g.is_constant(n.inputs[1])) return std::string("weights are not constant");
+  const int bias = n.inputs.size() > 2 ? n.inputs[2] : -1;
+  if (bias >= 0 && !g.is_constant(bias)) return std::string("bias is not constant");
+  const Value& w = g.values[static_cast<std::size_t>(n.inputs[1])];
+  if (w.dtype != DType::Float32) return std::string("weights are not float");
+  ops::ConvParams p;
+  try {
+    const Shape* bias_shape = bias >= 0 ? &g.values[static_cast<std::size_t>(bias)].shape : nullptr;
+    p = ops::resolve_conv(n.attrs, g.values[static_cast<std::size_t>(n.inputs[0])].shape, w.shape, bias_shape,
+                          "node '" + n.name + "'");
+  } catch (const Error& e) {
+    return std::string(e.what());
+  }
+
+  ConvGroup group;
+  group.nodes = {ni};
+  group.src = n.inputs[0];
+  group.weights = n.inputs[1];
+  group.bias = bias;
+  group.op = "Conv";
+  int out = n.outputs[0];
+  jit::Activation act;
+  jit::ResidualMode mode = jit::ResidualMode::none;
+  auto take_activation = [&] {
+    if (auto a = fused_activation(g, uses, out); a && free(a->nodes)) {
+      act = a->act;
+      for (int m : a->nodes) {
+        group.nodes.push_back(m);
+        group.op += "+" + g.nodes[static_cast<std::size_t>(m)].op_type;
+      }
+      out = a->out;
+      return true;
+    }
+    return false;
+  };
+  const bool first_act = take_activation();
+  if (auto add = fused_add(g, uses, out); add && free({add->node})) {
+    group.nodes.push_back(add->node);
+    group.op += "+Add";
+    group.residual = add->other;
+    out = add->out;
+    mode = first_act ? jit::ResidualMode::after_activation : jit::ResidualMode::before_activation;
+    if (!first_act) take_activation();
+  }
+  group.out = out;
+
+  auto planned = plan_conv_kernel(p, act, mode, host);
+  if (const std::string* why = std::get_if<std::string>(&planned)) return *why;
+  group.plan = std::get<KernelPlan>(planned);
+  if (plan_block(group.plan) != block) return std::string("its kernel uses another channel block than the model");
+  return group;
+}
+
+// Threads layouts through the steps: a value id names one layout; the other layout is a
+// twin made on first demand by a reorder step.
+class LayoutTracker {
+ public:
+  LayoutTracker(const Graph& g, ExecutionPlan& plan) : g_(g), plan_(plan) {
+    const std::size_t n = g.values.size();
+    twin_.assign(n, -1);
+    plain_ready_.assign(n, 1);
+    plan_.block.assign(n, 0);
+  }
+
+  // The blocked id of `v`, converting it first if it exists only in plain layout.
+  int blocked(int v) {
+    if (twin_[static_cast<std::size_t>(v)] >= 0) return twin_[static_cast<std::size_t>(v)];
+    const int b = make_twin(v);
+    plan_.steps.push_back({StepKind::to_blocked, {}, "Reorder", {v}, {b}, {}, "to nChw" + block_tag()});
+    return b;
+  }
+  // The plain id of `v`, converting it first if it exists only in blocked layout.
+  int plain(int v) {
+    if (!plain_ready_[static_cast<std::size_t>(v)]) {
+      plan_.steps.push_back(
+          {StepKind::to_plain, {}, "Reorder", {twin_[static_cast<std::size_t>(v)]}, {v}, {}, "to nchw"});
+      plain_ready_[static_cast<std::size_t>(v)] = 1;
+    }
+    return v;
+  }
+  // `v` is about to be written in blocked layout: returns the id the step writes.
+  int produce_blocked(int v) {
+    plain_ready_[static_cast<std::size_t>(v)] = 0;
+    return make_twin(v);
+  }
+
+ private:
+  int make_twin(int v) {
+    Value twin = g_.values[static_cast<std::size_t>(v)];
+    twin.name += "@nChw" + block_tag();
+    twin.constant = Tensor();
+    twin.producer = -1;
+    const int id = static_cast<int>(g_.values.size() + plan_.added_values.size());
+    plan_.added_values.push_back(std::move(twin));
+    plan_.block.push_back(plan_.block_size);
+    twin_[static_cast<std::size_t>(v)] = id;
+    return id;
+  }
+  std::string block_tag() const { return std::to_string(plan_.block_size) + "c"; }
+
+  const Graph& g_;
+  ExecutionPlan& plan_;
+  std::vector<int> twin_;
+  std::vector<char> plain_ready_;
+};
+
+}  // namespace
+
+ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Options& options) {
+  ExecutionPlan plan;
+  jit::HostInfo host = probed;
+  if (options.isa == "avx2") host = jit::restrict_isa(host, jit::Isa::avx2);
+  const bool jit_on = options.isa != "reference" && jit::host_has(host, jit::Isa::avx2);
+  plan.isa = !jit_on ? "reference" : jit::host_has(host, jit::Isa::avx512) ? "avx512" : "avx2";
+  plan.block_size = !jit_on ? 0 : jit::isa_block(jit::host_has(host, jit::Isa::avx512) ? jit::Isa::avx512 : jit::Isa::avx2);
+
+  const Uses uses(g);
+  // Pass 1: group nodes. A group runs at its last node, where every input it reads
+  // (through any of its nodes) has been written.
+  std::vector<int> group_of(g.nodes.size(), -1);
+  std::vector<ConvGroup> groups;
+  std::vector<std::string> why_reference(g.nodes.size());
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    if (group_of[i] >= 0) continue;
+    const Node& n = g.nodes[i];
+    if (n.op_type != "Conv" || !(n.domain.empty() || n.domain == "ai.onnx")) continue;
+    if (!jit_on) {
+      why_reference[i] = options.isa == "reference" ? "isa=reference" : "the host has no AVX2";
+      continue;
+    }
+    auto planned = plan_conv_group(g, uses, static_cast<int>(i), group_of, host, plan.block_size);
+    if (const std::string* why = std::get_if<std::string>(&planned)) {
+      why_reference[i] = *why;
+      continue;
+    }
+    ConvGroup grp = std::get<ConvGroup>(std::move(planned));
+    for (int m : grp.nodes) group_of[static_cast<std::size_t>(m)] = static_cast<int>(groups.size());
+    groups.push_back(std::move(grp));
+  }
+
+  // Pass 2: emit steps at each group's last node, threading layouts.
+  LayoutTracker layouts(g, plan);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (group_of[i] >= 0) {
+      const ConvGroup& grp = groups[static_cast<std::size_t>(group_of[i])];
+      if (grp.nodes.back() != static_cast<int>(i)) continue;
+      const int src = layouts.blocked(grp.src);
+      const int res = grp.residual >= 0 ? layouts.blocked(grp.residual) : -1;
+      const int dst = layouts.produce_blocked(grp.out);
+      plan.steps.push_back({StepKind::conv, grp.nodes, grp.op, {src, grp.weights, grp.bias, res}, {dst}, grp.plan, ""});
+      continue;
+    }
+    PlannedStep s{StepKind::reference, {static_cast<int>(i)}, n.op_type, {}, n.outputs, {}, ""};
+    for (int v : n.inputs) s.inputs.push_back(v >= 0 ? layouts.plain(v) : v);
+    s.reason = why_reference[i].empty() ? "no JIT kernel for " + n.op_type + " yet" : why_reference[i];
+    plan.steps.push_back(std::move(s));
+  }
+  for (int v : g.outputs) layouts.plain(v);
+  return plan;
+}
+
+}  // namespace nnjit::graph

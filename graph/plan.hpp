@@ -1,0 +1,79 @@
+// The planner: which kernel runs each node, which nodes are fused into one step, and in
+// which layout every activation lives. A pure function of (Graph, HostInfo, Options).
+//
+//   ExecutionPlan plan = plan_graph(graph, host, options);
+//   for (const PlannedStep& s : plan.steps) ...   // in run order
+//
+// What it decides:
+//  - Conv nodes (2-D, float, constant weights) run a JIT family chosen by their geometry:
+//    pointwise (1x1, no padding, stride 1/2), depthwise (groups = channels), grouped
+//    (other groups), dense (k x k). A following activation (Relu, Clip, LeakyRelu,
+//    Sigmoid, HardSigmoid, HardSwish, and the exported forms of SiLU x*Sigmoid(x) and
+//    HardSwish x*HardSigmoid(x)) and a residual Add are fused into the conv's step, when
+//    the values in between have no other reader and are not graph outputs.
+//  - Pooling, standalone activations, Add/Mul and the squeeze-excitation scale run the
+//    pool / eltwise families on blocked tensors; Gemm with constant weights runs gemm.
+//  - Layouts: a JIT step reads and writes channel-blocked tensors (nChw16c on AVX-512,
+//    nChw8c on AVX2); a reference op reads and writes plain ONNX layout. Where the two
+//    meet, a reorder step converts; each value is converted at most once per direction.
+//    A blocked value is a new value appended after the graph's (its "twin"), so a value
+//    id names one layout for its whole life; graph inputs and outputs stay plain.
+//  - Every step that does not run a JIT kernel says why (`reason`).
+// Contracts: plan_graph reads the graph only; the runtime appends `added_values` to its
+// graph before it allocates slots. Steps are in an order where every input is written
+// by an earlier step (or is a graph input or constant).
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "graph/graph.hpp"
+#include "jit/dense/dense.hpp"
+#include "jit/depthwise/depthwise.hpp"
+#include "jit/grouped/grouped.hpp"
+#include "jit/host_info.hpp"
+#include "jit/pointwise/pointwise.hpp"
+#include "nnjit/options.hpp"
+
+namespace nnjit::graph {
+
+enum class StepKind {
+  reference,   // the op's reference compute, plain layout
+  to_blocked,  // reorder plain -> blocked
+  to_plain,    // reorder blocked -> plain
+  conv,        // a JIT convolution family, fused activation / residual
+};
+const char* step_kind_name(StepKind kind);
+
+using KernelPlan = std::variant<std::monostate, jit::PointwisePlan, jit::DepthwisePlan, jit::DensePlan, jit::GroupedPlan>;
+
+// The kernel's name (jit/README.md), or "" for monostate.
+std::string kernel_plan_name(const KernelPlan& plan);
+// The plan's key (every field the emitter reads), or "" for monostate.
+std::string kernel_plan_key(const KernelPlan& plan);
+// Floating-point operations of one run of the planned kernel (0 for monostate).
+double kernel_plan_flops(const KernelPlan& plan);
+
+struct PlannedStep {
+  StepKind kind = StepKind::reference;
+  std::vector<int> nodes;  // graph nodes the step runs (empty for reorders)
+  std::string op;          // op type, or the fused pattern "Conv+Add+Relu"
+  // reference: the node's inputs/outputs. reorders: {src}, {dst}.
+  // conv: {src, weights, bias or -1, residual or -1}, {dst}.
+  std::vector<int> inputs, outputs;
+  KernelPlan plan;
+  std::string reason;  // why this is not a JIT step, or what was not fused
+};
+
+struct ExecutionPlan {
+  std::vector<PlannedStep> steps;
+  std::vector<Value> added_values;  // blocked twins, ids graph.values.size() onwards
+  std::vector<int> block;           // per value id (graph's then added): 0 = plain, else channels per block
+  int block_size = 0;               // of every blocked value; 0 when nothing runs blocked
+  std::string isa;                  // "avx512", "avx2" or "reference"
+};
+
+ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& host, const Options& options);
+
+}  // namespace nnjit::graph
