@@ -164,8 +164,8 @@ void PointwiseKernel::emit_tile(const PointwiseTile& tile, bool is_tail) {
   const auto& p = plan_;
   const auto& s = p.shape;
   const int64_t C = s.in_channels, B = p.block, kb = tile.oc_blocks, kb_main = p.main.oc_blocks;
-  const int64_t in_plane_bytes = s.height * s.width * B * 4;
-  const int64_t out_plane_bytes = s.out_height() * s.out_width() * B * 4;
+  const int64_t in_plane_bytes = s.src_plane_pixels() * B * 4;
+  const int64_t out_plane_bytes = s.dst_plane_pixels() * B * 4;
   const int64_t pixel_step = s.stride * B * 4;  // bytes between a tile's source pixels
 
   // Tiles before this one all have kb_main blocks, so a tile starts at r_tile * kb_main
@@ -241,8 +241,8 @@ void PointwiseKernel::emit_microkernel(const PointwiseTile& tile, int pixels, bo
   const bool avx512 = p.isa == Isa::avx512;
   const int kb = tile.oc_blocks, P = pixels;
   const int64_t C = s.in_channels, B = p.block;
-  const int64_t in_plane_bytes = s.height * s.width * B * 4;
-  const int64_t out_plane_bytes = s.out_height() * s.out_width() * B * 4;
+  const int64_t in_plane_bytes = s.src_plane_pixels() * B * 4;
+  const int64_t out_plane_bytes = s.dst_plane_pixels() * B * 4;
   const int64_t pixel_step = s.stride * B * 4;
   const int nregs = isa_vector_registers(p.isa);
 

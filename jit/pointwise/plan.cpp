@@ -89,6 +89,7 @@ std::string PointwiseShape::key() const {
   std::ostringstream s;
   s << "n" << batch << "_c" << in_channels << "_k" << out_channels << "_" << height << "x" << width << "_s" << stride
     << (has_bias ? "_bias" : "") << "_act:" << activation.key() << "_res:" << residual_mode_name(residual);
+  if (src_plane || dst_plane) s << "_planes" << src_plane << "," << dst_plane;
   return s.str();
 }
 
@@ -124,6 +125,9 @@ std::variant<PointwisePlan, std::string> plan_pointwise(const PointwiseShape& sh
   if (s.stride != 1 && s.stride != 2)
     return "pointwise: only strides 1 and 2 are generated (got " + std::to_string(s.stride) + ")";
   if (auto why = s.activation.invalid_reason()) return "pointwise: " + *why;
+  if ((s.src_plane != 0 && (s.src_plane < s.height * s.width || s.src_plane > kMaxDim * kMaxDim)) ||
+      (s.dst_plane != 0 && (s.dst_plane < s.out_height() * s.out_width() || s.dst_plane > kMaxDim * kMaxDim)))
+    return "pointwise: a block stride is smaller than the plane it holds (got " + s.key() + ")";
 
   PointwisePlan plan;
   plan.shape = s;
@@ -189,8 +193,8 @@ std::variant<PointwisePlan, std::string> plan_pointwise(const PointwiseShape& sh
   // The emitter encodes these strides as 32-bit immediates and displacements.
   // Computed in double: with dims below 2^24 no product here overflows, and the plan's
   // int64 sizes are safe once these pass.
-  const double in_plane_bytes = static_cast<double>(s.height) * static_cast<double>(s.width) * B * 4;
-  const double out_plane_bytes = static_cast<double>(ho) * static_cast<double>(wo) * B * 4;
+  const double in_plane_bytes = static_cast<double>(s.src_plane_pixels()) * B * 4;
+  const double out_plane_bytes = static_cast<double>(s.dst_plane_pixels()) * B * 4;
   const double out_block_count = static_cast<double>(plan.out_blocks), in_block_count = static_cast<double>(plan.in_blocks);
   const int max_kb = std::max(plan.main.oc_blocks, plan.tail.oc_blocks);
   if (!fits_int32(in_plane_bytes * static_cast<double>(kc / B + 1)) || !fits_int32(out_plane_bytes * (max_kb + 1)) ||
@@ -198,6 +202,38 @@ std::variant<PointwisePlan, std::string> plan_pointwise(const PointwiseShape& sh
       !fits_int32(out_plane_bytes * out_block_count) || !fits_int32(in_plane_bytes * in_block_count))
     return "pointwise: one image is too large for the kernel's 32-bit offsets (" + s.key() + ")";
   return plan;
+}
+
+std::vector<PointwiseSlice> slice_pointwise(const PointwisePlan& whole, int parts, int64_t min_pixels) {
+  const PointwiseShape& shape = whole.shape;
+  if (shape.batch != 1) throw std::invalid_argument("slice_pointwise: batch must be 1 (got " + shape.key() + ")");
+  // Stride 1: the plane is one row of pixels; stride 2: whole output rows.
+  const bool by_rows = shape.stride != 1;
+  const int64_t units = by_rows ? shape.out_height() : shape.height * shape.width;
+  const int64_t unit_pixels = by_rows ? shape.out_width() : 1;
+  const int64_t most = std::max<int64_t>(1, units * unit_pixels / std::max<int64_t>(min_pixels, 1));
+  const int64_t n = std::clamp<int64_t>(parts, 1, std::min(units, most));
+  std::vector<PointwiseSlice> slices;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t begin = units * i / n, end = units * (i + 1) / n;
+    PointwiseSlice sl{whole, 0, 0};
+    PointwiseShape& s = sl.plan.shape;
+    s.src_plane = shape.src_plane_pixels();
+    s.dst_plane = shape.dst_plane_pixels();
+    if (by_rows) {
+      s.height = std::min<int64_t>((end - begin) * shape.stride, shape.height - begin * shape.stride);
+      sl.src_pixel = begin * shape.stride * shape.width;
+      sl.dst_pixel = begin * shape.out_width();
+      sl.plan.rows = s.out_height();
+    } else {
+      s.height = 1;
+      s.width = end - begin;
+      sl.src_pixel = sl.dst_pixel = begin;
+      sl.plan.row_pixels = s.width;
+    }
+    slices.push_back(sl);
+  }
+  return slices;
 }
 
 PointwiseWeights pack_pointwise_weights(const PointwisePlan& plan, const float* weights, const float* bias) {

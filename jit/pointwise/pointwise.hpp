@@ -28,6 +28,7 @@
 #include <memory>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "jit/host_info.hpp"
 #include "jit/isa.hpp"
@@ -47,9 +48,16 @@ struct PointwiseShape {
   bool has_bias = true;
   Activation activation;
   ResidualMode residual = ResidualMode::none;
+  // Pixels between consecutive channel blocks of src and of dst (and residual); 0 = this
+  // shape's own plane. Larger when the kernel runs one slice of a larger image (a
+  // thread's share of its pixels or rows): src/dst then point into that image.
+  int64_t src_plane = 0;
+  int64_t dst_plane = 0;
 
   int64_t out_height() const { return (height - 1) / stride + 1; }
   int64_t out_width() const { return (width - 1) / stride + 1; }
+  int64_t src_plane_pixels() const { return src_plane ? src_plane : height * width; }
+  int64_t dst_plane_pixels() const { return dst_plane ? dst_plane : out_height() * out_width(); }
   // Floating-point operations of one run (a multiply-add counts two).
   double flops() const {
     return 2.0 * static_cast<double>(batch) * static_cast<double>(out_channels) * static_cast<double>(in_channels) *
@@ -93,8 +101,8 @@ struct PointwisePlan {
   int64_t chunks = 0;
 
   int64_t tiles() const { return main_tiles + (tail.oc_blocks > 0 ? 1 : 0); }
-  int64_t src_image_floats() const { return in_blocks * block * shape.height * shape.width; }
-  int64_t dst_image_floats() const { return out_blocks * block * shape.out_height() * shape.out_width(); }
+  int64_t src_image_floats() const { return in_blocks * block * shape.src_plane_pixels(); }
+  int64_t dst_image_floats() const { return out_blocks * block * shape.dst_plane_pixels(); }
   int64_t packed_weights_floats() const { return shape.in_channels * out_blocks * block; }
   int64_t packed_bias_floats() const { return out_blocks * block; }
 
@@ -108,6 +116,19 @@ struct PointwisePlan {
 // Chooses ISA, register tile and cache blocking for `shape` on `host`, or says why no
 // pointwise kernel can run it. A pure function.
 std::variant<PointwisePlan, std::string> plan_pointwise(const PointwiseShape& shape, const HostInfo& host);
+
+// One part of a layer split over its pixels (stride 1) or output rows (stride 2), for
+// threads: the whole layer's plan (same ISA, register tiles and chunks, so the same
+// packed weights) for a shape with src_plane/dst_plane set to the whole image's, and the
+// pixel where the part starts in src and in dst (and residual): image + pixel * block.
+struct PointwiseSlice {
+  PointwisePlan plan;
+  int64_t src_pixel = 0;
+  int64_t dst_pixel = 0;
+};
+// `whole` cut into at most `parts` near-equal slices (fewer when it is small: a slice
+// keeps at least `min_pixels` output pixels). Batch must be 1.
+std::vector<PointwiseSlice> slice_pointwise(const PointwisePlan& whole, int parts, int64_t min_pixels = 64);
 
 struct PointwiseWeights {
   AlignedBuffer<float> weights;  // plan.packed_weights_floats()

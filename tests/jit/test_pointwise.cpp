@@ -40,6 +40,8 @@ class PointwiseTester {
   PointwiseTester& isa(Isa i) { isa_ = i; return *this; }
   // Run each output-channel tile in its own call (how threads split a layer).
   PointwiseTester& split_tiles(bool b) { split_tiles_ = b; return *this; }
+  // Run the layer as `n` slices of its pixels / rows, each its own kernel (slice_pointwise).
+  PointwiseTester& slices(int n) { slices_ = n; return *this; }
   // A small L2 forces several input-channel chunks.
   PointwiseTester& l2(std::size_t bytes) { l2_ = bytes; return *this; }
   PointwiseTester& seed(uint32_t s) { seed_ = s; return *this; }
@@ -124,6 +126,19 @@ class PointwiseTester {
                            gres_ptr != nullptr ? gres_ptr + n * plan.dst_image_floats() : nullptr,
                            0,
                            plan.tiles()};
+        if (slices_ > 0) {
+          for (const PointwiseSlice& sl : slice_pointwise(plan, slices_, 1)) {
+            const PointwisePlan& part = sl.plan;
+            auto part_kernel = get_pointwise_kernel(part, "PointwiseTester slice");
+            PointwiseArgs a = args;
+            a.src = args.src + sl.src_pixel * B;
+            a.dst = args.dst + sl.dst_pixel * B;
+            if (a.residual) a.residual = args.residual + sl.dst_pixel * B;
+            a.tile_end = part.tiles();
+            (*part_kernel)(a);
+          }
+          continue;
+        }
         if (!split_tiles_) {
           (*kernel)(args);
           continue;
@@ -169,6 +184,7 @@ class PointwiseTester {
   std::size_t l2_ = 1 << 20;
   bool in_place_ = false;
   bool split_tiles_ = false;
+  int slices_ = 0;
   uint32_t seed_ = 42;
 };
 
@@ -227,6 +243,18 @@ TEST_CASE("pointwise: activation parameters") {
     PointwiseTester().channels(20).out_channels(20).activation(Activation::leaky_relu(0.2f)).isa(isa).Test();
     PointwiseTester().channels(20).out_channels(20).activation(Activation::hard_sigmoid(0.5f, 0.1f)).isa(isa).Test();
   }
+}
+
+TEST_CASE("pointwise: a layer split into pixel / row slices, as threads run it") {
+  for (Isa isa : kIsas)
+    for (int stride : {1, 2})
+      for (int parts : {2, 3, 5})
+        for (int64_t hw : {1, 3, 7, 13, 23}) {
+          PointwiseTester().channels(20).out_channels(40).size(hw).stride(stride).slices(parts)
+              .activation(Activation::relu6()).isa(isa).Test();
+          PointwiseTester().channels(17).out_channels(24).height(hw).width(5).stride(stride).slices(parts)
+              .residual(true).activation(Activation::silu()).isa(isa).Test();
+        }
 }
 
 TEST_CASE("pointwise: without bias, batch, in-place residual") {
