@@ -2,6 +2,7 @@
 // threads layouts through the graph with the fewest reorders (see plan.hpp).
 #include "graph/plan.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -17,6 +18,7 @@ const char* step_kind_name(StepKind kind) {
     case StepKind::to_blocked: return "to_blocked";
     case StepKind::to_plain: return "to_plain";
     case StepKind::conv: return "conv";
+    case StepKind::concat: return "concat";
   }
   return "?";
 }
@@ -304,6 +306,19 @@ std::variant<ConvGroup, std::string> plan_conv_group(const Graph& g, const Uses&
   return group;
 }
 
+// A Concat over the channels of 4-D float tensors where every input but the last fills
+// whole blocks: in blocked layout it copies whole blocks, image by image.
+bool concat_of_blocks(const Graph& g, const Node& n, int block) {
+  if (n.op_type != "Concat" || n.outputs.size() != 1 || n.inputs.empty() || !is_float4d(g, n.outputs[0])) return false;
+  const int64_t axis = n.attrs.get_int("axis", 1);
+  if (axis != 1 && axis != -3) return false;
+  for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+    if (!is_float4d(g, n.inputs[k])) return false;
+    if (k + 1 < n.inputs.size() && g.values[static_cast<std::size_t>(n.inputs[k])].shape[1] % block != 0) return false;
+  }
+  return true;
+}
+
 // Threads layouts through the steps: a value id names one layout; the other layout is a
 // twin made on first demand by a reorder step.
 class LayoutTracker {
@@ -315,6 +330,8 @@ class LayoutTracker {
     plan_.block.assign(n, 0);
   }
 
+  // Whether `v` exists in blocked layout already.
+  bool has_blocked(int v) const { return twin_[static_cast<std::size_t>(v)] >= 0; }
   // The blocked id of `v`, converting it first if it exists only in plain layout.
   int blocked(int v) {
     if (twin_[static_cast<std::size_t>(v)] >= 0) return twin_[static_cast<std::size_t>(v)];
@@ -402,6 +419,14 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
       const int res = grp.residual >= 0 ? layouts.blocked(grp.residual) : -1;
       const int dst = layouts.produce_blocked(grp.out);
       plan.steps.push_back({StepKind::conv, grp.nodes, grp.op, {src, grp.weights, grp.bias, res}, {dst}, grp.plan, ""});
+      continue;
+    }
+    if (jit_on && concat_of_blocks(g, n, plan.block_size) &&
+        std::any_of(n.inputs.begin(), n.inputs.end(), [&](int v) { return layouts.has_blocked(v); })) {
+      PlannedStep s{StepKind::concat, {static_cast<int>(i)}, n.op_type, {}, {}, {}, ""};
+      for (int v : n.inputs) s.inputs.push_back(layouts.blocked(v));
+      s.outputs = {layouts.produce_blocked(n.outputs[0])};
+      plan.steps.push_back(std::move(s));
       continue;
     }
     PlannedStep s{StepKind::reference, {static_cast<int>(i)}, n.op_type, {}, n.outputs, {}, ""};

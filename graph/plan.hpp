@@ -43,6 +43,7 @@ enum class StepKind {
   to_blocked,  // reorder plain -> blocked
   to_plain,    // reorder blocked -> plain
   conv,        // a JIT convolution family, fused activation / residual
+  concat,      // Concat over channels of blocked tensors: whole blocks copied
 };
 const char* step_kind_name(StepKind kind);
 

@@ -1,6 +1,7 @@
 // Compile: one run function per step (see compile.hpp).
 #include "runtime/compile.hpp"
 
+#include <cstring>
 #include <memory>
 
 #include "jit/layout.hpp"
@@ -46,6 +47,14 @@ Nchw nchw_of(const graph::Value& v) {
   return d;
 }
 
+// Floats one image of value `v` takes in its slot (whole blocks when blocked).
+int64_t stored_image_floats(const ModelImpl& m, int v) {
+  const graph::Value& val = m.graph.values[static_cast<std::size_t>(v)];
+  const Nchw d = nchw_of(val);
+  const int block = m.block[static_cast<std::size_t>(v)];
+  return (block ? jit::blocked_channels(d.c, block) : d.c) * d.plane;
+}
+
 }  // namespace
 
 void compile_steps(ModelImpl& m) {
@@ -73,6 +82,25 @@ void compile_steps(ModelImpl& m) {
           s.run = [d, block](const ops::ComputeContext& c) {
             jit::blocked_to_nchw(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(), d.n, d.c, d.plane, block);
           };
+        break;
+      }
+      case graph::StepKind::concat: {
+        // Per image, each input's blocks one after another.
+        std::vector<int64_t> in_floats;
+        for (int v : s.inputs) in_floats.push_back(stored_image_floats(m, v));
+        const int64_t out_floats = stored_image_floats(m, s.outputs[0]);
+        const int64_t batch = g.values[static_cast<std::size_t>(s.outputs[0])].shape[0];
+        s.kernel = "copy_concat_nChw" + std::to_string(m.block[static_cast<std::size_t>(s.outputs[0])]) + "c";
+        s.run = [in_floats, out_floats, batch](const ops::ComputeContext& c) {
+          float* dst = c.outputs[0]->data<float>();
+          for (int64_t n = 0; n < batch; ++n) {
+            float* d = dst + n * out_floats;
+            for (std::size_t k = 0; k < in_floats.size(); ++k) {
+              std::memcpy(d, c.inputs[k]->data<float>() + n * in_floats[k], static_cast<std::size_t>(in_floats[k]) * 4);
+              d += in_floats[k];
+            }
+          }
+        };
         break;
       }
       case graph::StepKind::conv:
