@@ -19,6 +19,7 @@ const char* step_kind_name(StepKind kind) {
     case StepKind::to_plain: return "to_plain";
     case StepKind::conv: return "conv";
     case StepKind::concat: return "concat";
+    case StepKind::ir_block: return "ir_block";
   }
   return "?";
 }
@@ -306,6 +307,27 @@ std::variant<ConvGroup, std::string> plan_conv_group(const Graph& g, const Uses&
   return group;
 }
 
+// Output rows per tile of an inverted-residual block: the two tile buffers of one
+// thread fit in half the L2 and take at most an eighth of the block's output (they add
+// to the arena's peak where the block's input and output are alive), and each thread
+// gets at least one tile.
+InvertedResidualPlan plan_inverted_residual(const jit::PointwisePlan* e, const jit::DepthwisePlan& d,
+                                            const jit::PointwisePlan& p, const jit::HostInfo& host, int threads) {
+  InvertedResidualPlan b{e != nullptr, e ? *e : jit::PointwisePlan{}, d, p, 1, 0};
+  const int64_t ho = d.shape.out_height(), s = d.shape.stride, dk = d.shape.dilated_kernel();
+  const int64_t most = std::max<int64_t>(1, (ho + threads - 1) / threads);
+  const double out_bytes = static_cast<double>(p.dst_image_floats()) * 4;
+  const double budget = std::min(static_cast<double>(host.l2_bytes) / 2, out_bytes / 8);
+  for (int64_t t = 1; t <= most; ++t) {
+    InvertedResidualPlan c = b;
+    c.tile_rows = t;
+    c.expanded_rows = std::min((t - 1) * s + dk, d.shape.height);
+    if (t > 1 && static_cast<double>(c.expanded_floats() + c.depthwise_floats()) * 4 > budget) break;
+    b = c;
+  }
+  return b;
+}
+
 // A Concat over the channels of 4-D float tensors where every input but the last fills
 // whole blocks: in blocked layout it copies whole blocks, image by image.
 bool concat_of_blocks(const Graph& g, const Node& n, int block) {
@@ -336,17 +358,31 @@ class LayoutTracker {
   int blocked(int v) {
     if (twin_[static_cast<std::size_t>(v)] >= 0) return twin_[static_cast<std::size_t>(v)];
     const int b = make_twin(v);
-    plan_.steps.push_back({StepKind::to_blocked, {}, "Reorder", {v}, {b}, {}, "to nChw" + block_tag()});
+    plan_.steps.push_back({StepKind::to_blocked, {}, "Reorder", {v}, {b}, {}, std::nullopt, "to nChw" + block_tag()});
     return b;
   }
   // The plain id of `v`, converting it first if it exists only in blocked layout.
   int plain(int v) {
     if (!plain_ready_[static_cast<std::size_t>(v)]) {
       plan_.steps.push_back(
-          {StepKind::to_plain, {}, "Reorder", {twin_[static_cast<std::size_t>(v)]}, {v}, {}, "to nchw"});
+          {StepKind::to_plain, {}, "Reorder", {twin_[static_cast<std::size_t>(v)]}, {v}, {}, std::nullopt, "to nchw"});
       plain_ready_[static_cast<std::size_t>(v)] = 1;
     }
     return v;
+  }
+  // A new plain float value of `floats` elements, for a step's own buffers.
+  int scratch(const std::string& name, int64_t floats) {
+    Value v;
+    v.name = name;
+    v.dtype = DType::Float32;
+    v.shape = {floats};
+    v.shape_known = true;
+    const int id = static_cast<int>(g_.values.size() + plan_.added_values.size());
+    plan_.added_values.push_back(std::move(v));
+    plan_.block.push_back(0);
+    twin_.push_back(-1);
+    plain_ready_.push_back(1);
+    return id;
   }
   // `v` is about to be written in blocked layout: returns the id the step writes.
   int produce_blocked(int v) {
@@ -408,6 +444,41 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
     groups.push_back(std::move(grp));
   }
 
+  // Pass 1b: expand -> depthwise -> project chains (each link private) become one
+  // inverted-residual step, anchored at the project group's last node.
+  struct IrChain {
+    int expand = -1, depthwise = -1, project = -1;
+  };
+  std::vector<IrChain> chains;
+  std::vector<int> chain_of(groups.size(), -1);
+  auto group_writing = [&](int v) -> int {
+    const int producer = g.values[static_cast<std::size_t>(v)].producer;
+    if (producer < 0 || group_of[static_cast<std::size_t>(producer)] < 0) return -1;
+    const int gi = group_of[static_cast<std::size_t>(producer)];
+    return groups[static_cast<std::size_t>(gi)].out == v ? gi : -1;
+  };
+  for (std::size_t pi = 0; pi < groups.size() && jit_on; ++pi) {
+    const ConvGroup& proj = groups[pi];
+    const auto* pp = std::get_if<jit::PointwisePlan>(&proj.plan);
+    if (!pp || pp->shape.stride != 1 || pp->shape.batch != 1 || !uses.private_to_one(proj.src)) continue;
+    const int di = group_writing(proj.src);
+    if (di < 0 || chain_of[static_cast<std::size_t>(di)] >= 0) continue;
+    const ConvGroup& dw = groups[static_cast<std::size_t>(di)];
+    const auto* dp = std::get_if<jit::DepthwisePlan>(&dw.plan);
+    if (!dp || dw.residual >= 0) continue;
+    if (dp->shape.batch != 1) continue;
+    // With no private pointwise expand before it, the depthwise reads the block's input.
+    int ei = uses.private_to_one(dw.src) ? group_writing(dw.src) : -1;
+    if (ei >= 0) {
+      const ConvGroup& ex = groups[static_cast<std::size_t>(ei)];
+      const auto* ep = std::get_if<jit::PointwisePlan>(&ex.plan);
+      if (chain_of[static_cast<std::size_t>(ei)] >= 0 || !ep || ep->shape.stride != 1 || ex.residual >= 0) ei = -1;
+    }
+    chain_of[pi] = chain_of[static_cast<std::size_t>(di)] = static_cast<int>(chains.size());
+    if (ei >= 0) chain_of[static_cast<std::size_t>(ei)] = static_cast<int>(chains.size());
+    chains.push_back({ei, di, static_cast<int>(pi)});
+  }
+
   // Pass 2: emit steps at each group's last node, threading layouts.
   LayoutTracker layouts(g, plan);
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
@@ -415,21 +486,56 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
     if (group_of[i] >= 0) {
       const ConvGroup& grp = groups[static_cast<std::size_t>(group_of[i])];
       if (grp.nodes.back() != static_cast<int>(i)) continue;
-      const int src = layouts.blocked(grp.src);
+      if (const int ci = chain_of[static_cast<std::size_t>(group_of[i])]; ci >= 0) {
+        const IrChain& ch = chains[static_cast<std::size_t>(ci)];
+        if (ch.project != group_of[i]) continue;  // the chain runs at its project's last node
+        const ConvGroup* e = ch.expand >= 0 ? &groups[static_cast<std::size_t>(ch.expand)] : nullptr;
+        const ConvGroup& d = groups[static_cast<std::size_t>(ch.depthwise)];
+        const ConvGroup& p = grp;
+        InvertedResidualPlan b = plan_inverted_residual(e ? &std::get<jit::PointwisePlan>(e->plan) : nullptr,
+                                                        std::get<jit::DepthwisePlan>(d.plan),
+                                                        std::get<jit::PointwisePlan>(p.plan), host, options.threads);
+        PlannedStep s{StepKind::ir_block, {}, (e ? e->op + "+" : "") + d.op + "+" + p.op, {}, {}, {}, b, ""};
+        for (const ConvGroup* c : {e, &d, &p})
+          if (c) s.nodes.insert(s.nodes.end(), c->nodes.begin(), c->nodes.end());
+        std::sort(s.nodes.begin(), s.nodes.end());
+        s.inputs = {layouts.blocked(e ? e->src : d.src), e ? e->weights : -1, e ? e->bias : -1, d.weights, d.bias,
+                    p.weights, p.bias, p.residual >= 0 ? layouts.blocked(p.residual) : -1};
+        const int dst = layouts.produce_blocked(p.out);
+        const int buffers = layouts.scratch(g.values[static_cast<std::size_t>(p.out)].name + "@tiles",
+                                            (b.expanded_floats() + b.depthwise_floats()) * options.threads);
+        s.outputs = {dst, buffers};
+        plan.steps.push_back(std::move(s));
+        continue;
+      }
+      // A dense conv reading a tensor that exists only in plain layout (the image, for
+      // the stems) reads it as it is rather than through a reorder.
+      KernelPlan kplan = grp.plan;
+      int src = -1;
+      if (const auto* dp = std::get_if<jit::DensePlan>(&grp.plan); dp && !layouts.has_blocked(grp.src)) {
+        jit::DenseShape shape = dp->shape;
+        shape.src_nchw = true;
+        auto nchw = jit::plan_dense(shape, host);
+        if (auto* p = std::get_if<jit::DensePlan>(&nchw); p && p->block == plan.block_size) {
+          kplan = *p;
+          src = layouts.plain(grp.src);
+        }
+      }
+      if (src < 0) src = layouts.blocked(grp.src);
       const int res = grp.residual >= 0 ? layouts.blocked(grp.residual) : -1;
       const int dst = layouts.produce_blocked(grp.out);
-      plan.steps.push_back({StepKind::conv, grp.nodes, grp.op, {src, grp.weights, grp.bias, res}, {dst}, grp.plan, ""});
+      plan.steps.push_back({StepKind::conv, grp.nodes, grp.op, {src, grp.weights, grp.bias, res}, {dst}, kplan, std::nullopt, ""});
       continue;
     }
     if (jit_on && concat_of_blocks(g, n, plan.block_size) &&
         std::any_of(n.inputs.begin(), n.inputs.end(), [&](int v) { return layouts.has_blocked(v); })) {
-      PlannedStep s{StepKind::concat, {static_cast<int>(i)}, n.op_type, {}, {}, {}, ""};
+      PlannedStep s{StepKind::concat, {static_cast<int>(i)}, n.op_type, {}, {}, {}, std::nullopt, ""};
       for (int v : n.inputs) s.inputs.push_back(layouts.blocked(v));
       s.outputs = {layouts.produce_blocked(n.outputs[0])};
       plan.steps.push_back(std::move(s));
       continue;
     }
-    PlannedStep s{StepKind::reference, {static_cast<int>(i)}, n.op_type, {}, n.outputs, {}, ""};
+    PlannedStep s{StepKind::reference, {static_cast<int>(i)}, n.op_type, {}, n.outputs, {}, std::nullopt, ""};
     for (int v : n.inputs) s.inputs.push_back(v >= 0 ? layouts.plain(v) : v);
     s.reason = why_reference[i].empty() ? "no JIT kernel for " + n.op_type + " yet" : why_reference[i];
     plan.steps.push_back(std::move(s));

@@ -24,6 +24,7 @@
 // by an earlier step (or is a graph input or constant).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -44,6 +45,8 @@ enum class StepKind {
   to_plain,    // reorder blocked -> plain
   conv,        // a JIT convolution family, fused activation / residual
   concat,      // Concat over channels of blocked tensors: whole blocks copied
+  ir_block,    // inverted residual: pointwise expand -> depthwise -> pointwise project
+               // [+ add], tile by tile over output rows (see InvertedResidualPlan)
 };
 const char* step_kind_name(StepKind kind);
 
@@ -56,6 +59,30 @@ std::string kernel_plan_key(const KernelPlan& plan);
 // Floating-point operations of one run of the planned kernel (0 for monostate).
 double kernel_plan_flops(const KernelPlan& plan);
 
+// An inverted-residual block run as one step (or its depthwise -> project part when no
+// expand precedes it): for each tile of `tile_rows` output rows,
+// expand the input rows the tile needs into a small buffer, run the depthwise over it
+// into a second buffer, and project that into the block's output. The expanded and
+// depthwise tensors never exist whole. Consecutive tiles of one thread reuse the
+// expanded rows they share (no recomputation but at a thread's first tile).
+// The plans are the whole-layer plans (their tiles and packing); the runtime derives
+// each tile's kernels from them.
+struct InvertedResidualPlan {
+  bool has_expand = true;  // false: the block starts at its depthwise (MobileNetV2's first)
+  jit::PointwisePlan expand;
+  jit::DepthwisePlan depthwise;
+  jit::PointwisePlan project;
+  int64_t tile_rows = 0;       // depthwise output rows per tile
+  int64_t expanded_rows = 0;   // rows of the expanded buffer (a tile's input rows, at most)
+  // Floats of the two tile buffers of one thread.
+  int64_t expanded_floats() const {
+    return has_expand ? expanded_rows * expand.shape.width * expand.out_blocks * expand.block : 0;
+  }
+  int64_t depthwise_floats() const {
+    return tile_rows * depthwise.shape.out_width() * depthwise.blocks * depthwise.block;
+  }
+};
+
 struct PlannedStep {
   StepKind kind = StepKind::reference;
   std::vector<int> nodes;  // graph nodes the step runs (empty for reorders)
@@ -63,7 +90,10 @@ struct PlannedStep {
   // reference: the node's inputs/outputs. reorders: {src}, {dst}.
   // conv: {src, weights, bias or -1, residual or -1}, {dst}.
   std::vector<int> inputs, outputs;
+  // ir_block: {src, expand weights, bias, depthwise weights, bias, project weights, bias,
+  // residual or -1}, {dst, buffers}: `buffers` is a value holding every thread's tile buffers.
   KernelPlan plan;
+  std::optional<InvertedResidualPlan> block;  // ir_block only
   std::string reason;  // why this is not a JIT step, or what was not fused
 };
 

@@ -1,9 +1,11 @@
 // Compile: one run function per step (see compile.hpp).
 #include "runtime/compile.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
+#include "jit/isa.hpp"
 #include "jit/layout.hpp"
 
 namespace nnjit::runtime {
@@ -34,6 +36,117 @@ void compile_conv(const graph::Graph& g, Step& s, const Plan& plan, Pack pack, G
                 c.inputs[3] ? c.inputs[3]->data<float>() : nullptr);
   };
 }
+
+// An inverted-residual block, tile by tile (graph::InvertedResidualPlan). Each tile's
+// kernels are derived from the whole layers' plans, so one packing of each weight serves
+// every tile; tiles of equal geometry share their kernels through the family caches.
+class InvertedResidualRunner {
+ public:
+  InvertedResidualRunner(const graph::Graph& g, const Step& s, const jit::HostInfo& host) : b_(*s.block) {
+    const jit::PointwisePlan& e = b_.expand;
+    const jit::DepthwisePlan& d = b_.depthwise;
+    const jit::PointwisePlan& p = b_.project;
+    const std::string who = serves(g, s);
+    if (b_.has_expand)
+      expand_w_ = jit::pack_pointwise_weights(e, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2]));
+    dw_w_ = jit::pack_depthwise_weights(d, data_or_null(g, s.inputs[3]), data_or_null(g, s.inputs[4]));
+    project_w_ = jit::pack_pointwise_weights(p, data_or_null(g, s.inputs[5]), data_or_null(g, s.inputs[6]));
+    H_ = d.shape.height;
+    W_ = d.shape.width;
+    Ho_ = d.shape.out_height();
+    Wo_ = d.shape.out_width();
+    B_ = d.block;
+    // Without an expand, the depthwise reads the block's input where it lies.
+    plane_e_ = b_.has_expand ? b_.expanded_rows * W_ : H_ * W_;
+    plane_d_ = b_.tile_rows * Wo_;
+    const jit::HostInfo tile_host = jit::restrict_isa(host, d.isa);
+    const int64_t s_ = d.shape.stride, dk = d.shape.dilated_kernel();
+    int64_t prev_i1 = -1;
+    for (int64_t r0 = 0; r0 < Ho_; r0 += b_.tile_rows) {
+      Tile t;
+      t.r0 = r0;
+      t.r1 = std::min(Ho_, r0 + b_.tile_rows);
+      const int64_t lo = t.r0 * s_ - d.shape.pad_top, hi = (t.r1 - 1) * s_ - d.shape.pad_top + dk;
+      t.i0 = std::max<int64_t>(0, lo);
+      t.i1 = std::min(H_, hi);
+      t.keep = b_.has_expand && prev_i1 > t.i0 ? prev_i1 - t.i0 : 0;
+      prev_i1 = t.i1;
+      jit::DepthwiseShape ds = d.shape;
+      ds.height = t.i1 - t.i0;
+      ds.pad_top = t.i0 - lo;
+      ds.pad_bottom = hi - t.i1;
+      ds.src_plane = plane_e_;
+      ds.dst_plane = plane_d_;
+      auto dplan = jit::plan_depthwise(ds, tile_host);
+      if (auto* why = std::get_if<std::string>(&dplan)) throw_internal("inverted-residual tile: " + *why);
+      t.depthwise = jit::get_depthwise_kernel(std::get<jit::DepthwisePlan>(dplan), who);
+      if (b_.has_expand) t.expand_fresh = expand_kernel(t.i1 - t.i0, who);
+      if (t.keep > 0 && t.i1 - t.i0 > t.keep) t.expand_rolled = expand_kernel(t.i1 - t.i0 - t.keep, who);
+      t.project = jit::get_pointwise_kernel(jit::pointwise_pixels(p, (t.r1 - t.r0) * Wo_, plane_d_, Ho_ * Wo_), who);
+      tiles_.push_back(std::move(t));
+    }
+  }
+
+  int64_t tiles() const { return static_cast<int64_t>(tiles_.size()); }
+  const void* code() const { return tiles_.empty() ? nullptr : tiles_[0].depthwise->code(); }
+  std::size_t code_size() const { return tiles_.empty() ? 0 : tiles_[0].depthwise->code_size(); }
+  std::string name() const {
+    return "ir_block[" + (b_.has_expand ? b_.expand.name() + " > " : "") + b_.depthwise.name() + " > " +
+           b_.project.name() + "]x" + std::to_string(b_.tile_rows);
+  }
+
+  // Tiles [begin, end) in order, with one worker's buffers.
+  void run(const float* src, float* dst, const float* residual, float* expanded, float* dw, int64_t begin,
+           int64_t end) const {
+    const int64_t eb = b_.expand.out_blocks;
+    for (int64_t k = begin; k < end; ++k) {
+      const Tile& t = tiles_[static_cast<std::size_t>(k)];
+      const bool rolled = k > begin && t.keep > 0;
+      const int64_t keep = rolled ? t.keep : 0;
+      if (keep > 0) {  // the rows this tile shares with the last move to the buffer's top
+        const int64_t from = (t.i0 - tiles_[static_cast<std::size_t>(k - 1)].i0) * W_ * B_;
+        for (int64_t c = 0; c < eb; ++c) {
+          float* block = expanded + c * plane_e_ * B_;
+          std::memmove(block, block + from, static_cast<std::size_t>(keep * W_ * B_) * sizeof(float));
+        }
+      }
+      const float* dw_src = expanded;
+      if (!b_.has_expand) {
+        dw_src = src + t.i0 * W_ * B_;
+      } else if (t.i1 - t.i0 > keep) {
+        const jit::PointwiseKernel& ek = rolled ? *t.expand_rolled : *t.expand_fresh;
+        ek({src + (t.i0 + keep) * W_ * B_, expanded + keep * W_ * B_, expand_w_.weights.data(), expand_w_.bias.data(),
+            nullptr, 0, ek.plan().tiles()});
+      }
+      const jit::DepthwiseKernel& dk = *t.depthwise;
+      dk({dw_src, dw, dw_w_.weights.data(), dw_w_.bias.data(), nullptr, 0, dk.plan().blocks, 0, t.r1 - t.r0});
+      const jit::PointwiseKernel& pk = *t.project;
+      pk({dw, dst + t.r0 * Wo_ * B_, project_w_.weights.data(), project_w_.bias.data(),
+          residual ? residual + t.r0 * Wo_ * B_ : nullptr, 0, pk.plan().tiles()});
+    }
+  }
+
+  int64_t expanded_floats() const { return b_.expanded_floats(); }
+  int64_t depthwise_floats() const { return b_.depthwise_floats(); }
+
+ private:
+  struct Tile {
+    int64_t r0 = 0, r1 = 0;  // output rows
+    int64_t i0 = 0, i1 = 0;  // input (expanded) rows they read
+    int64_t keep = 0;        // rows shared with the previous tile
+    std::shared_ptr<const jit::PointwiseKernel> expand_fresh, expand_rolled, project;
+    std::shared_ptr<const jit::DepthwiseKernel> depthwise;
+  };
+  std::shared_ptr<const jit::PointwiseKernel> expand_kernel(int64_t rows, const std::string& who) {
+    return jit::get_pointwise_kernel(jit::pointwise_pixels(b_.expand, rows * W_, H_ * W_, plane_e_), who);
+  }
+
+  graph::InvertedResidualPlan b_;
+  jit::PointwiseWeights expand_w_, project_w_;
+  jit::DepthwiseWeights dw_w_;
+  int64_t H_ = 0, W_ = 0, Ho_ = 0, Wo_ = 0, B_ = 0, plane_e_ = 0, plane_d_ = 0;
+  std::vector<Tile> tiles_;
+};
 
 // N, C and the plane of a 4-D (or any rank >= 2) value.
 struct Nchw {
@@ -100,6 +213,19 @@ void compile_steps(ModelImpl& m) {
               d += in_floats[k];
             }
           }
+        };
+        break;
+      }
+      case graph::StepKind::ir_block: {
+        auto runner = std::make_shared<const InvertedResidualRunner>(g, s, m.host);
+        s.kernel = runner->name();
+        s.code = runner->code();
+        s.code_size = runner->code_size();
+        s.run = [runner](const ops::ComputeContext& c) {
+          float* buffers = c.outputs[1]->data<float>();
+          runner->run(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(),
+                      c.inputs[7] ? c.inputs[7]->data<float>() : nullptr, buffers,
+                      buffers + runner->expanded_floats(), 0, runner->tiles());
         };
         break;
       }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@ struct Step {
   std::string reason;  // why this kernel, when it is not the default choice
   graph::StepKind kind = graph::StepKind::reference;
   graph::KernelPlan plan;
+  std::optional<graph::InvertedResidualPlan> block;  // ir_block steps
   const void* code = nullptr;  // the generated kernel, for the profiler
   std::size_t code_size = 0;
   KernelFn run;

@@ -12,8 +12,8 @@
 //   kernel->run(src, dst, w, residual);                     // blocked src/dst/residual
 //
 // Layouts (B = plan.block: 16 on AVX-512, 8 on AVX2; see jit/layout.hpp):
-//   src       [N][ceil(C/B)][H][W][B]   (also for the 3-channel stems: one partial block;
-//                                        a plain-NCHW source mode is not generated yet)
+//   src       [N][ceil(C/B)][H][W][B], or plain [N][C][H][W] with shape.src_nchw (the
+//             stems read the image as given: no reorder, no 3-of-16-lane block in memory)
 //   dst       [N][ceil(K/B)][H'][W'][B], H' = (H + pad_top + pad_bottom - d(k-1) - 1) / stride + 1
 //   residual  like dst
 //   weights   ONNX's [K][C][k][k], packed by pack_dense_weights
@@ -56,6 +56,7 @@ struct DenseShape {
   bool has_bias = true;
   Activation activation;
   ResidualMode residual = ResidualMode::none;
+  bool src_nchw = false;  // src in plain NCHW instead of blocks (dst stays blocked)
 
   int64_t dilated_kernel() const { return int64_t{dilation} * (kernel - 1) + 1; }
   int64_t out_height() const { return (height + pad_top + pad_bottom - dilated_kernel()) / stride + 1; }
@@ -100,7 +101,9 @@ struct DensePlan {
   Row main_row, tail_row;
 
   int64_t tiles() const { return main_tiles + (tail.oc_blocks > 0 ? 1 : 0); }
-  int64_t src_image_floats() const { return in_blocks * block * shape.height * shape.width; }
+  int64_t src_image_floats() const {
+    return (shape.src_nchw ? shape.in_channels : in_blocks * block) * shape.height * shape.width;
+  }
   int64_t dst_image_floats() const { return out_blocks * block * shape.out_height() * shape.out_width(); }
   // Weights of one kernel row (kh) for a tile of kb blocks: [in_blocks][kw][B][kb][B].
   int64_t kh_weights_floats(int kb) const { return in_blocks * shape.kernel * block * kb * block; }
@@ -141,6 +144,9 @@ struct DenseArgs {
 
 class DenseKernel : public JitKernel {
  public:
+  // Bytes between neighbouring src pixels, and between neighbouring channels of a pixel.
+  int64_t src_pixel_bytes() const { return plan_.shape.src_nchw ? 4 : int64_t{plan_.block} * 4; }
+  int64_t src_lane_bytes() const { return plan_.shape.src_nchw ? plan_.shape.height * plan_.shape.width * 4 : 4; }
   // `plan` comes from plan_dense (an inconsistent one throws std::invalid_argument).
   explicit DenseKernel(const DensePlan& plan, std::string serves = "");
 

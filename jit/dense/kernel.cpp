@@ -132,7 +132,7 @@ DenseKernel::DenseKernel(const DensePlan& plan, std::string serves)
 void DenseKernel::generate() {
   const auto& p = plan_;
   const auto& s = p.shape;
-  const int64_t B = p.block, k = s.kernel, Ho = s.out_height();
+  const int64_t k = s.kernel, Ho = s.out_height();
 
   struct RowEntry {
     int64_t src, first_kh, count;
@@ -146,7 +146,8 @@ void DenseKernel::generate() {
       if (ih < 0 || ih >= s.height) continue;
       if (count++ == 0) first = kh;
     }
-    rows[static_cast<std::size_t>(oh)] = {count > 0 ? (ih0 + first * s.dilation) * s.width * B * 4 : 0, first, count};
+    rows[static_cast<std::size_t>(oh)] = {count > 0 ? (ih0 + first * s.dilation) * s.width * src_pixel_bytes() : 0,
+                                          first, count};
     if (count == 0) empty_rows_ = true;
   }
 
@@ -244,11 +245,11 @@ void DenseKernel::emit_tile_rows(const DenseTile& tile, const DensePlan::Row& ro
   for (int64_t t = 0; t < row.loop_begin; ++t) emit_static(t);
   if (row.loop_tiles > 0) {
     Xbyak::Label l_pix;
-    lea(r_tsrc, ptr[r_rowsrc + imm32((row.loop_begin * tile.pixels * s.stride - s.pad_left) * B * 4)]);
+    lea(r_tsrc, ptr[r_rowsrc + imm32((row.loop_begin * tile.pixels * s.stride - s.pad_left) * src_pixel_bytes())]);
     mov(qword[rsp + kFrameTiles], imm32(row.loop_tiles));
     L(l_pix);
     emit_microkernel(tile, r_tsrc, 0, tile.pixels, -1, is_tail);
-    add(r_tsrc, imm32(tile.pixels * s.stride * B * 4));
+    add(r_tsrc, imm32(tile.pixels * s.stride * src_pixel_bytes()));
     add(r_dst, imm32(tile.pixels * B * 4));
     dec(qword[rsp + kFrameTiles]);
     jnz(l_pix, T_NEAR);
@@ -320,7 +321,8 @@ void DenseKernel::emit_microkernel(const DenseTile& tile, const Reg64& base, int
         for (int j = 0; j < kb; ++j) vmovups(wreg(j), ptr[r_w + imm32(((kw * B + c) * kb + j) * B * 4)]);
         for (int px = 0; px < P; ++px) {
           if (!valid(px, kw)) continue;
-          const int32_t off = imm32((first_col + int64_t{px} * s.stride + int64_t{kw} * s.dilation) * B * 4 + c * 4);
+          const int32_t off = imm32((first_col + int64_t{px} * s.stride + int64_t{kw} * s.dilation) * src_pixel_bytes() +
+                                    c * src_lane_bytes());
           if (avx512) {
             for (int j = 0; j < kb; ++j) vfmadd231ps(acc(j, px), wreg(j), ptr_b[r_s + off]);
           } else {
@@ -357,7 +359,7 @@ void DenseKernel::emit_microkernel(const DenseTile& tile, const Reg64& base, int
       block_body(C % B);
       add(r_w, imm32(block_weight_bytes));
     }
-    add(r_t, imm32(int64_t{s.dilation} * s.width * B * 4));
+    add(r_t, imm32(int64_t{s.dilation} * s.width * src_pixel_bytes()));
     dec(r_kh);
     jnz(l_kh, T_NEAR);
     L(l_kh_done);

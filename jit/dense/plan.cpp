@@ -32,7 +32,7 @@ std::string DenseShape::key() const {
   s << "n" << batch << "_c" << in_channels << "_k" << out_channels << "_" << height << "x" << width << "_k" << kernel
     << "_s" << stride << "_d" << dilation << "_p" << pad_top << "," << pad_left << "," << pad_bottom << ","
     << pad_right << (has_bias ? "_bias" : "") << "_act:" << activation.key()
-    << "_res:" << residual_mode_name(residual);
+    << "_res:" << residual_mode_name(residual) << (src_nchw ? "_nchw" : "");
   return s.str();
 }
 
@@ -40,6 +40,7 @@ std::string DensePlan::name() const {
   // Fusions read in the order they apply: res_relu = relu(conv + residual).
   std::ostringstream n;
   n << "f32_dense_k" << shape.kernel;
+  if (shape.src_nchw) n << "_nchw";
   if (shape.dilation > 1) n << "_d" << shape.dilation;
   if (shape.stride != 1) n << "_s" << shape.stride;
   if (shape.residual == ResidualMode::before_activation) n << "_res";

@@ -56,10 +56,17 @@ struct DepthwiseShape {
   bool has_bias = true;
   Activation activation;
   ResidualMode residual = ResidualMode::none;
+  // Pixels between consecutive channel blocks of src and of dst (and residual); 0 = this
+  // shape's own plane. Larger when the kernel runs on a few rows held in a bigger buffer
+  // (a tile of a fused block).
+  int64_t src_plane = 0;
+  int64_t dst_plane = 0;
 
   int64_t dilated_kernel() const { return int64_t{dilation} * (kernel - 1) + 1; }
   int64_t out_height() const { return (height + pad_top + pad_bottom - dilated_kernel()) / stride + 1; }
   int64_t out_width() const { return (width + pad_left + pad_right - dilated_kernel()) / stride + 1; }
+  int64_t src_plane_pixels() const { return src_plane ? src_plane : height * width; }
+  int64_t dst_plane_pixels() const { return dst_plane ? dst_plane : out_height() * out_width(); }
   // Floating-point operations of one run (a multiply-add counts two; padding taps too,
   // as oneDNN and every benchmark count them).
   double flops() const {
@@ -86,8 +93,8 @@ struct DepthwisePlan {
   int64_t loop_begin = 0;
   int64_t loop_tiles = 0;
 
-  int64_t src_image_floats() const { return blocks * block * shape.height * shape.width; }
-  int64_t dst_image_floats() const { return blocks * block * shape.out_height() * shape.out_width(); }
+  int64_t src_image_floats() const { return blocks * block * shape.src_plane_pixels(); }
+  int64_t dst_image_floats() const { return blocks * block * shape.dst_plane_pixels(); }
   int64_t packed_weights_floats() const { return blocks * block * shape.kernel * shape.kernel; }
   int64_t packed_bias_floats() const { return blocks * block; }
 

@@ -124,8 +124,8 @@ void DepthwiseKernel::generate() {
   const auto& p = plan_;
   const auto& s = p.shape;
   const int64_t B = p.block, k = s.kernel, Ho = s.out_height(), Wo = s.out_width();
-  const int64_t in_plane_bytes = s.height * s.width * B * 4;
-  const int64_t out_plane_bytes = Ho * Wo * B * 4;
+  const int64_t in_plane_bytes = s.src_plane_pixels() * B * 4;
+  const int64_t out_plane_bytes = s.dst_plane_pixels() * B * 4;
 
   // The row table (see kRow*), emitted after the code.
   struct RowEntry {

@@ -22,6 +22,7 @@ std::string DepthwiseShape::key() const {
   s << "n" << batch << "_c" << channels << "_" << height << "x" << width << "_k" << kernel << "_s" << stride << "_d"
     << dilation << "_p" << pad_top << "," << pad_left << "," << pad_bottom << "," << pad_right
     << (has_bias ? "_bias" : "") << "_act:" << activation.key() << "_res:" << residual_mode_name(residual);
+  if (src_plane || dst_plane) s << "_planes" << src_plane << "," << dst_plane;
   return s.str();
 }
 
@@ -110,8 +111,11 @@ std::variant<DepthwisePlan, std::string> plan_depthwise(const DepthwiseShape& sh
   if (plan.loop_tiles == 0) plan.loop_begin = 0;
 
   // The emitter encodes plane strides and offsets as 32-bit immediates and displacements.
-  const double in_plane_bytes = static_cast<double>(s.height) * static_cast<double>(s.width) * B * 4;
-  const double out_plane_bytes = static_cast<double>(s.out_height()) * static_cast<double>(wo) * B * 4;
+  if ((s.src_plane != 0 && s.src_plane < s.height * s.width) ||
+      (s.dst_plane != 0 && s.dst_plane < s.out_height() * wo))
+    return "depthwise: a block stride is smaller than the plane it holds (got " + s.key() + ")";
+  const double in_plane_bytes = static_cast<double>(s.src_plane_pixels()) * B * 4;
+  const double out_plane_bytes = static_cast<double>(s.dst_plane_pixels()) * B * 4;
   const double blocks = static_cast<double>(plan.blocks);
   if (!fits_int32(in_plane_bytes * blocks) || !fits_int32(out_plane_bytes * blocks) ||
       !fits_int32((static_cast<double>(s.width) + static_cast<double>(s.pad_left)) * s.stride * B * 4 * 4))

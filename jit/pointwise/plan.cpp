@@ -204,6 +204,20 @@ std::variant<PointwisePlan, std::string> plan_pointwise(const PointwiseShape& sh
   return plan;
 }
 
+PointwisePlan pointwise_pixels(const PointwisePlan& whole, int64_t pixels, int64_t src_plane, int64_t dst_plane) {
+  if (whole.shape.stride != 1 || pixels < 1 || src_plane < pixels || dst_plane < pixels)
+    throw std::invalid_argument("pointwise_pixels: stride 1 and planes of at least `pixels` needed (got " +
+                                whole.shape.key() + ", " + std::to_string(pixels) + " pixels)");
+  PointwisePlan p = whole;
+  p.shape.height = 1;
+  p.shape.width = pixels;
+  p.shape.src_plane = src_plane;
+  p.shape.dst_plane = dst_plane;
+  p.rows = 1;
+  p.row_pixels = pixels;
+  return p;
+}
+
 std::vector<PointwiseSlice> slice_pointwise(const PointwisePlan& whole, int parts, int64_t min_pixels) {
   const PointwiseShape& shape = whole.shape;
   if (shape.batch != 1) throw std::invalid_argument("slice_pointwise: batch must be 1 (got " + shape.key() + ")");
@@ -226,10 +240,8 @@ std::vector<PointwiseSlice> slice_pointwise(const PointwisePlan& whole, int part
       sl.dst_pixel = begin * shape.out_width();
       sl.plan.rows = s.out_height();
     } else {
-      s.height = 1;
-      s.width = end - begin;
+      sl.plan = pointwise_pixels(whole, end - begin, s.src_plane, s.dst_plane);
       sl.src_pixel = sl.dst_pixel = begin;
-      sl.plan.row_pixels = s.width;
     }
     slices.push_back(sl);
   }

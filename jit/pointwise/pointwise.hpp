@@ -126,6 +126,9 @@ struct PointwiseSlice {
   int64_t src_pixel = 0;
   int64_t dst_pixel = 0;
 };
+// Stride 1 only: `whole`'s plan (tiles, chunks, packing) for `pixels` consecutive pixels
+// of images whose channel blocks lie src_plane / dst_plane pixels apart.
+PointwisePlan pointwise_pixels(const PointwisePlan& whole, int64_t pixels, int64_t src_plane, int64_t dst_plane);
 // `whole` cut into at most `parts` near-equal slices (fewer when it is small: a slice
 // keeps at least `min_pixels` output pixels). Batch must be 1.
 std::vector<PointwiseSlice> slice_pointwise(const PointwisePlan& whole, int parts, int64_t min_pixels = 64);

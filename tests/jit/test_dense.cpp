@@ -48,6 +48,8 @@ class DenseTester {
   DenseTester& residual(ResidualMode m) { shape_.residual = m; return *this; }
   DenseTester& residual(bool r) { return residual(r ? ResidualMode::before_activation : ResidualMode::none); }
   DenseTester& in_place(bool b) { in_place_ = b; return *this; }
+  // src in plain NCHW (the stems' source mode).
+  DenseTester& nchw(bool b) { shape_.src_nchw = b; return *this; }
   DenseTester& isa(Isa i) { isa_ = i; return *this; }
   // One call per output-channel tile and output row, in reverse (how threads split it).
   DenseTester& split(bool b) { split_ = b; return *this; }
@@ -111,10 +113,11 @@ class DenseTester {
       scale[i] = (mag[i] + std::fabs(r)) * activation_slope(s.activation) + std::fabs(y);
     }
 
-    AlignedBuffer<float> bsrc(blocked_size(N, C, H * W, B));
-    nchw_to_blocked(src.data(), bsrc.data(), N, C, H * W, B);
+    AlignedBuffer<float> bsrc(s.src_nchw ? N * C * H * W : blocked_size(N, C, H * W, B));
+    if (s.src_nchw) std::copy(src.begin(), src.end(), bsrc.data());
+    else nchw_to_blocked(src.data(), bsrc.data(), N, C, H * W, B);
     // Padding lanes of src hold NaN: the kernel must never read them.
-    for (int64_t n = 0; n < N; ++n)
+    for (int64_t n = 0; n < N && !s.src_nchw; ++n)
       for (int64_t c = C; c < blocked_channels(C, B); ++c)
         for (int64_t px = 0; px < H * W; ++px)
           bsrc[static_cast<std::size_t>(((n * plan.in_blocks + c / B) * H * W + px) * B + c % B)] = std::nanf("");
@@ -263,6 +266,21 @@ TEST_CASE("dense: without bias, batch, in-place residual, split calls") {
     DenseTester().channels(24).out_channels(100).size(9).stride(2).activation(Activation::sigmoid()).split(true).isa(isa).Test();
     DenseTester().channels(24).out_channels(72).size(7).residual(ResidualMode::after_activation).split(true).isa(isa).Test();
   }
+}
+
+TEST_CASE("dense: plain NCHW source (stems)") {
+  for (Isa isa : kIsas)
+    for (int64_t c : {1, 3, 4, 17})
+      for (int k : {3, 7})
+        for (int stride : {1, 2}) {
+          DenseTester().channels(c).out_channels(24).size(13).kernel(k).stride(stride).same().nchw(true)
+              .activation(Activation::relu6()).isa(isa).Test();
+          DenseTester().channels(c).out_channels(16).height(9).width(23).kernel(k).stride(stride).pad(1)
+              .batch(2).nchw(true).isa(isa).Test();
+        }
+  for (Isa isa : kIsas)
+    DenseTester().channels(3).out_channels(32).size(224).kernel(3).stride(2).pad(1).nchw(true)
+        .activation(Activation::relu6()).isa(isa).Test();
 }
 
 TEST_CASE("dense: zoo shapes") {
