@@ -34,29 +34,46 @@ inline int64_t blocked_size(int64_t batch, int64_t channels, int64_t plane, int 
   return batch * blocked_channels(channels, block) * plane;
 }
 
+// The conversions work on every image and block, or on blocks [first, last) of the
+// flattened (image, block) range: how threads split them. They walk the plane in runs
+// of kRun pixels, so the plain side is read (written) in contiguous runs while the
+// blocked run of kRun * block floats stays in L1.
+inline constexpr int64_t kReorderRun = 64;
+
 inline void nchw_to_blocked(const float* src, float* dst, int64_t batch, int64_t channels, int64_t plane,
-                            int block) {
+                            int block, int64_t first = 0, int64_t last = -1) {
   const int64_t blocks = div_up(channels, block);
-  for (int64_t n = 0; n < batch; ++n)
-    for (int64_t cb = 0; cb < blocks; ++cb) {
-      float* d = dst + (n * blocks + cb) * plane * block;
-      const int64_t lanes = std::min<int64_t>(block, channels - cb * block);
-      for (int64_t p = 0; p < plane; ++p) {
-        for (int64_t l = 0; l < lanes; ++l) d[p * block + l] = src[(n * channels + cb * block + l) * plane + p];
-        for (int64_t l = lanes; l < block; ++l) d[p * block + l] = 0.f;
-      }
+  if (last < 0) last = batch * blocks;
+  for (int64_t nb = first; nb < last; ++nb) {
+    const int64_t n = nb / blocks, cb = nb % blocks;
+    const int64_t lanes = std::min<int64_t>(block, channels - cb * block);
+    float* d = dst + nb * plane * block;
+    const float* s = src + (n * channels + cb * block) * plane;
+    for (int64_t p0 = 0; p0 < plane; p0 += kReorderRun) {
+      const int64_t p1 = std::min(plane, p0 + kReorderRun);
+      for (int64_t l = 0; l < lanes; ++l)
+        for (int64_t p = p0; p < p1; ++p) d[p * block + l] = s[l * plane + p];
+      for (int64_t l = lanes; l < block; ++l)
+        for (int64_t p = p0; p < p1; ++p) d[p * block + l] = 0.f;
     }
+  }
 }
 
 inline void blocked_to_nchw(const float* src, float* dst, int64_t batch, int64_t channels, int64_t plane,
-                            int block) {
+                            int block, int64_t first = 0, int64_t last = -1) {
   const int64_t blocks = div_up(channels, block);
-  for (int64_t n = 0; n < batch; ++n)
-    for (int64_t c = 0; c < channels; ++c) {
-      const float* s = src + ((n * blocks + c / block) * plane) * block + c % block;
-      float* d = dst + (n * channels + c) * plane;
-      for (int64_t p = 0; p < plane; ++p) d[p] = s[p * block];
+  if (last < 0) last = batch * blocks;
+  for (int64_t nb = first; nb < last; ++nb) {
+    const int64_t n = nb / blocks, cb = nb % blocks;
+    const int64_t lanes = std::min<int64_t>(block, channels - cb * block);
+    const float* s = src + nb * plane * block;
+    float* d = dst + (n * channels + cb * block) * plane;
+    for (int64_t p0 = 0; p0 < plane; p0 += kReorderRun) {
+      const int64_t p1 = std::min(plane, p0 + kReorderRun);
+      for (int64_t l = 0; l < lanes; ++l)
+        for (int64_t p = p0; p < p1; ++p) d[l * plane + p] = s[p * block + l];
     }
+  }
 }
 
 // A zero-filled float array aligned to a cache line, for blocked tensors and packed
