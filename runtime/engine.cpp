@@ -76,6 +76,7 @@ void describe_steps(ModelImpl& m) {
     for (int n : s.nodes) info.nodes.push_back(g.nodes[static_cast<std::size_t>(n)].name);
     info.kernel = s.kernel;
     info.reason = s.reason;
+    info.split = s.split;
     info.shape = s.outputs.empty() || s.outputs[0] < 0 ? "-"
                                                         : shape_str(g.values[static_cast<std::size_t>(s.outputs[0])].shape);
     const int out_block = s.outputs.empty() || s.outputs[0] < 0 ? 0 : m.block[static_cast<std::size_t>(s.outputs[0])];
@@ -177,16 +178,14 @@ std::string Model::summary() const {
 }
 
 std::string Model::plan_report() const {
-  const graph::Graph& g = impl_->graph;
-  std::string s;
-  for (std::size_t i = 0; i < impl_->steps.size(); ++i) {
-    const runtime::Step& st = impl_->steps[i];
+  std::string s = "kernels: " + impl_->isa + ", threads " + std::to_string(impl_->options.threads) + "\n";
+  for (std::size_t i = 0; i < impl_->step_infos.size(); ++i) {
+    const StepInfo& st = impl_->step_infos[i];
     std::string nodes;
-    for (int n : st.nodes) nodes += (nodes.empty() ? "" : "+") + g.nodes[static_cast<std::size_t>(n)].name;
-    std::string shape = st.outputs.empty() || st.outputs[0] < 0
-                            ? "-"
-                            : shape_str(g.values[static_cast<std::size_t>(st.outputs[0])].shape);
-    s += "#" + std::to_string(i) + " " + st.op + " [" + nodes + "] -> " + shape + "  kernel=" + st.kernel;
+    for (const std::string& n : st.nodes) nodes += (nodes.empty() ? "" : "+") + n;
+    s += "#" + std::to_string(i) + " " + st.op + " [" + nodes + "] -> " + st.shape + " " + st.layout +
+         "  kernel=" + st.kernel;
+    if (!st.split.empty()) s += "  split=" + st.split;
     if (!st.reason.empty()) s += "  (" + st.reason + ")";
     s += "\n";
   }

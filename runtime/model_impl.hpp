@@ -28,6 +28,7 @@ struct Step {
   const ops::Attributes* attrs = nullptr;
   std::string kernel;  // kernel name, e.g. "reference"
   std::string reason;  // why this kernel, when it is not the default choice
+  std::string split;   // how threads share the step ("" = the calling thread alone)
   graph::StepKind kind = graph::StepKind::reference;
   graph::KernelPlan plan;
   std::optional<graph::InvertedResidualPlan> block;  // ir_block steps

@@ -48,7 +48,8 @@ struct StepInfo {
   std::string reason;              // why this kernel, when not the default choice
   std::string shape;               // of the step's first output, e.g. "[1,32,112,112]"
   std::string layout;              // of that output: "nchw", "nChw16c", "nChw8c"
-  std::string plan;                // the kernel's plan: tile, ISA, threads split
+  std::string plan;                // the kernel's plan key: shape, tiles, ISA
+  std::string split;               // how threads share the step, e.g. "rows/2"; "" = one thread
   double flops = 0;                // floating-point operations per run (multiply-add = 2)
   double bytes = 0;                // bytes read and written per run (activations + weights)
   const void* code = nullptr;      // the generated code, when the step runs one
