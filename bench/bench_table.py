@@ -89,6 +89,7 @@ def draw(chart, path):
         g = math.exp(sum(map(math.log, values)) / len(values))
         ax.bar(range(len(values)), values, color=["tab:green" if v >= 1 else "tab:red" for v in values])
         ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_yscale("log")
         ax.set_title(f"{family}: oneDNN time / nnjit time per layer (geomean {g:.2f})", fontsize=9)
         ax.set_xticks(range(len(values)))
         ax.set_xticklabels(shapes, rotation=70, fontsize=5, ha="right")

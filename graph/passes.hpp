@@ -11,8 +11,27 @@ int eliminate_identities(Graph& g);
 // Conv (constant weights) followed only by an inference BatchNormalization with constant
 // parameters: the BN is folded into the Conv's weights and bias.
 int fold_batchnorm(Graph& g);
+// Structural re-parameterisation (RepVGG, MobileOne): parallel branches that read the
+// same input x and are summed by a tree of Add nodes become one Conv with bias.
+//
+//   y = Add(Add(Conv3x3(x, W3, b3), Conv1x1(x, W1, b1)), BatchNormalization(x, ...))
+//     => y = Conv3x3(x, W, b)   with W = W3 + pad(W1) + diag(bn scale), b = b3 + b1 + bn shift
+//
+// A branch is a Conv of x (constant float weights and bias, dilations 1, odd kernel
+// padded by kernel/2 on each side), an inference BatchNormalization of x with constant
+// parameters, or x itself. All Convs share strides and group; the merged kernel is the
+// largest, smaller ones sit at its centre. x and BN branches need strides 1 and as many
+// output channels as x has: each adds a diagonal centre tap (per group,
+// W[o][o % (C/group)][centre] += scale) and its shift to the bias. Needs at least one
+// Conv branch; every Add of the tree has equal input and output shapes, and every value
+// inside the tree (branch outputs, inner sums) has exactly one reader and is not a graph
+// output. The tree's last Add keeps its output value; the merged Conv now produces it.
+// Returns the number of blocks merged. Run after fold_batchnorm (a Conv then BN branch
+// is one Conv by then).
+int reparameterize(Graph& g);
 
-// All passes; returns a one-line account ("identities 3, batchnorm folds 52").
+// All passes; returns a one-line account
+// ("identities removed 3, batchnorms folded 52, blocks reparameterised 17").
 std::string optimize(Graph& g);
 
 }  // namespace nnjit::graph
