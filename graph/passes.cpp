@@ -1,6 +1,9 @@
 #include "graph/passes.hpp"
 
+#include <algorithm>
 #include <cmath>
+
+#include "ops/conv.hpp"
 
 namespace nnjit::graph {
 
@@ -116,10 +119,311 @@ int fold_batchnorm(Graph& g) {
   return count;
 }
 
+namespace {
+
+// Add trees larger than this are not searched for branches (keeps the pass linear on long
+// chains of Adds).
+constexpr std::size_t kMaxBlockAdds = 16;
+
+bool default_domain(const Node& n) { return n.domain.empty() || n.domain == "ai.onnx"; }
+
+bool known_float(const Value& v) { return v.shape_known && v.dtype == DType::Float32; }
+
+const Tensor* float_constant(const Graph& g, int v) {
+  if (!g.is_constant(v)) return nullptr;
+  const Tensor& t = g.values[static_cast<std::size_t>(v)].constant;
+  return t.dtype() == DType::Float32 ? &t : nullptr;
+}
+
+// A two-input Add of float tensors with equal shapes (no broadcasting).
+bool is_plain_add(const Graph& g, const Node& n) {
+  if (n.op_type != "Add" || !default_domain(n) || n.inputs.size() != 2 || n.outputs.size() != 1 || n.outputs[0] < 0)
+    return false;
+  const Value& out = g.values[static_cast<std::size_t>(n.outputs[0])];
+  if (!known_float(out)) return false;
+  for (int v : n.inputs) {
+    if (v < 0) return false;
+    const Value& in = g.values[static_cast<std::size_t>(v)];
+    if (!known_float(in) || in.shape != out.shape) return false;
+  }
+  return true;
+}
+
+// The parallel branches of one block and the nodes that go with them.
+struct Block {
+  int x = -1;                  // the input every branch reads
+  std::vector<int> adds;       // the Add tree, root first
+  std::vector<int> convs;      // Conv branches (node indices)
+  std::vector<int> norms;      // BatchNormalization(x) branches
+  int identities = 0;          // times x itself is summed
+  std::vector<ops::ConvParams> params;  // per Conv branch
+};
+
+struct Gathering {
+  const Graph& g;
+  const std::vector<int>& producer;
+  const std::vector<int>& consumers;
+  const std::vector<char>& gone;
+
+  int live_producer(int v) const {
+    const int p = producer[static_cast<std::size_t>(v)];
+    return p >= 0 && !gone[static_cast<std::size_t>(p)] ? p : -1;
+  }
+  bool single_reader(int v) const { return consumers[static_cast<std::size_t>(v)] == 1; }
+
+  // The Add tree under `root` and its leaves; false when it is too large.
+  bool tree(int root, std::vector<int>& adds, std::vector<int>& leaves) const {
+    adds = {root};
+    std::vector<int> pending(g.nodes[static_cast<std::size_t>(root)].inputs.rbegin(),
+                             g.nodes[static_cast<std::size_t>(root)].inputs.rend());
+    while (!pending.empty()) {
+      const int v = pending.back();
+      pending.pop_back();
+      const int p = live_producer(v);
+      if (p >= 0 && single_reader(v) && is_plain_add(g, g.nodes[static_cast<std::size_t>(p)])) {
+        if (adds.size() == kMaxBlockAdds) return false;
+        adds.push_back(p);
+        const std::vector<int>& ins = g.nodes[static_cast<std::size_t>(p)].inputs;
+        pending.insert(pending.end(), ins.rbegin(), ins.rend());
+      } else {
+        leaves.push_back(v);
+      }
+    }
+    return true;
+  }
+
+  bool conv_branch(const Node& n, const Value& x, ops::ConvParams& p) const {
+    if (n.inputs.size() < 2 || n.inputs.size() > 3 || n.outputs.size() != 1) return false;
+    const Tensor* w = float_constant(g, n.inputs[1]);
+    if (!w || w->rank() != static_cast<int>(x.shape.size())) return false;
+    const bool has_bias = n.inputs.size() == 3 && n.inputs[2] >= 0;
+    if (has_bias && !float_constant(g, n.inputs[2])) return false;
+    const Shape bias_shape = has_bias ? g.values[static_cast<std::size_t>(n.inputs[2])].shape : Shape{};
+    try {
+      p = ops::resolve_conv(n.attrs, x.shape, w->shape(), has_bias ? &bias_shape : nullptr, n.name);
+    } catch (const Error&) {
+      return false;  // finalize has accepted it; be safe rather than sorry
+    }
+    for (int a = 0; a < p.spatial_rank(); ++a) {
+      const auto i = static_cast<std::size_t>(a);
+      if (p.dilation[i] != 1 || p.kernel[i] % 2 == 0 || p.pad_begin[i] != p.kernel[i] / 2 ||
+          p.pad_end[i] != p.kernel[i] / 2)
+        return false;
+    }
+    return true;
+  }
+
+  bool norm_branch(const Node& n, int64_t channels) const {
+    if (n.inputs.size() < 5 || n.attrs.get_int("training_mode", 0) != 0 || n.attrs.get_int("spatial", 1) != 1)
+      return false;
+    for (std::size_t o = 1; o < n.outputs.size(); ++o)
+      if (n.outputs[o] >= 0 && consumers[static_cast<std::size_t>(n.outputs[o])] > 0) return false;
+    for (std::size_t k = 1; k < 5; ++k) {
+      const Tensor* t = float_constant(g, n.inputs[k]);
+      if (!t || t->numel() != channels) return false;
+    }
+    return true;
+  }
+
+  // The block whose sum `root` computes, if it is one.
+  bool block(int root, Block& b) const {
+    std::vector<int> leaves;
+    if (!tree(root, b.adds, leaves)) return false;
+    // x: what the first Conv leaf reads.
+    for (int v : leaves) {
+      const int p = live_producer(v);
+      if (p >= 0 && g.nodes[static_cast<std::size_t>(p)].op_type == "Conv" &&
+          !g.nodes[static_cast<std::size_t>(p)].inputs.empty()) {
+        b.x = g.nodes[static_cast<std::size_t>(p)].inputs[0];
+        break;
+      }
+    }
+    if (b.x < 0) return false;
+    const Value& x = g.values[static_cast<std::size_t>(b.x)];
+    if (!known_float(x) || x.shape.size() < 3) return false;
+    for (int v : leaves) {
+      if (v == b.x) {
+        ++b.identities;
+        continue;
+      }
+      const int p = live_producer(v);
+      if (p < 0 || !single_reader(v)) return false;
+      const Node& n = g.nodes[static_cast<std::size_t>(p)];
+      if (!default_domain(n) || n.inputs.empty() || n.inputs[0] != b.x || n.outputs.empty() || n.outputs[0] != v)
+        return false;
+      if (n.op_type == "Conv") {
+        b.params.emplace_back();
+        if (!conv_branch(n, x, b.params.back())) return false;
+        b.convs.push_back(p);
+      } else if (n.op_type == "BatchNormalization") {
+        if (!norm_branch(n, x.shape[1])) return false;
+        b.norms.push_back(p);
+      } else {
+        return false;
+      }
+    }
+    // The Convs agree on everything but the kernel size.
+    const ops::ConvParams& first = b.params.front();
+    for (const ops::ConvParams& p : b.params)
+      if (p.stride != first.stride || p.groups != first.groups || p.out_channels != first.out_channels ||
+          p.dst_shape() != first.dst_shape())
+        return false;
+    if (b.identities > 0 || !b.norms.empty()) {
+      // x and BN(x) are Convs only for stride 1 and as many outputs as inputs.
+      for (int64_t s : first.stride)
+        if (s != 1) return false;
+      if (first.out_channels != first.in_channels || first.dst_shape() != x.shape) return false;
+    }
+    return true;
+  }
+};
+
+// Writes `b` as one Conv (its largest-kernel Conv node, with new weights, bias and pads)
+// that produces the root's output; the other nodes of the block are marked gone.
+void merge(Graph& g, const Block& b, std::vector<char>& gone) {
+  const ops::ConvParams& first = b.params.front();
+  const int rank = first.spatial_rank();
+  std::vector<int64_t> kernel(static_cast<std::size_t>(rank), 1);
+  for (const ops::ConvParams& p : b.params)
+    for (std::size_t a = 0; a < kernel.size(); ++a) kernel[a] = std::max(kernel[a], p.kernel[a]);
+  std::size_t chosen = 0;
+  for (std::size_t i = 0; i < b.params.size(); ++i)
+    if (b.params[i].kernel == kernel) {
+      chosen = i;
+      break;
+    }
+
+  const int64_t oc = first.out_channels, icg = first.in_channels_per_group();
+  const int64_t kplane = ops::SpatialParams::product(kernel);
+  Shape wshape{oc, icg};
+  wshape.insert(wshape.end(), kernel.begin(), kernel.end());
+  Tensor w(DType::Float32, wshape), bias(DType::Float32, {oc});
+  float* wd = w.data<float>();
+  float* bd = bias.data<float>();
+
+  for (std::size_t i = 0; i < b.convs.size(); ++i) {
+    const Node& n = g.nodes[static_cast<std::size_t>(b.convs[i])];
+    const ops::ConvParams& p = b.params[i];
+    // Where each tap of this kernel lands in the merged one (centres aligned).
+    const int64_t taps = p.kernel_plane();
+    std::vector<int64_t> to(static_cast<std::size_t>(taps));
+    for (int64_t t = 0; t < taps; ++t) {
+      int64_t rest = t, at = 0, scale = 1;
+      for (int a = rank; a-- > 0;) {
+        const auto ax = static_cast<std::size_t>(a);
+        const int64_t pos = rest % p.kernel[ax] + (kernel[ax] - p.kernel[ax]) / 2;
+        rest /= p.kernel[ax];
+        at += pos * scale;
+        scale *= kernel[ax];
+      }
+      to[static_cast<std::size_t>(t)] = at;
+    }
+    const float* src = g.values[static_cast<std::size_t>(n.inputs[1])].constant.data<float>();
+    if (taps == kplane) {  // the merged kernel's size: element by element
+      for (int64_t i = 0; i < oc * icg * kplane; ++i) wd[i] += src[i];
+    } else {
+      for (int64_t f = 0; f < oc * icg; ++f)
+        for (int64_t t = 0; t < taps; ++t) wd[f * kplane + to[static_cast<std::size_t>(t)]] += src[f * taps + t];
+    }
+    if (n.inputs.size() == 3 && n.inputs[2] >= 0) {
+      const float* bs = g.values[static_cast<std::size_t>(n.inputs[2])].constant.data<float>();
+      for (int64_t o = 0; o < oc; ++o) bd[o] += bs[o];
+    }
+  }
+
+  // x and BN(x): out channel o reads in channel o, index o % icg within its group.
+  int64_t centre = 0;
+  for (int64_t k : kernel) centre = centre * k + k / 2;
+  auto diagonal = [&](int64_t o) -> float& { return wd[(o * icg + o % icg) * kplane + centre]; };
+  for (int64_t o = 0; o < oc; ++o) diagonal(o) += static_cast<float>(b.identities);
+  for (int ni : b.norms) {
+    const Node& n = g.nodes[static_cast<std::size_t>(ni)];
+    auto param = [&](std::size_t k) { return g.values[static_cast<std::size_t>(n.inputs[k])].constant.data<float>(); };
+    const float *scale = param(1), *shift = param(2), *mean = param(3), *var = param(4);
+    const float eps = n.attrs.get_float("epsilon", 1e-5f);
+    for (int64_t o = 0; o < oc; ++o) {
+      const float s = scale[o] / std::sqrt(var[o] + eps);
+      diagonal(o) += s;
+      bd[o] += shift[o] - mean[o] * s;
+    }
+  }
+
+  const int root_out = g.nodes[static_cast<std::size_t>(b.adds.front())].outputs[0];
+  const int conv_index = b.convs[chosen];
+  const std::string name = g.nodes[static_cast<std::size_t>(conv_index)].name;
+  Value wv{name + ".reparam_weight", DType::Float32, w.shape(), {}, true, w, -1};
+  Value bv{name + ".reparam_bias", DType::Float32, {oc}, {}, true, bias, -1};
+  const int wi = g.add_value(std::move(wv)), bi = g.add_value(std::move(bv));
+
+  Node& conv = g.nodes[static_cast<std::size_t>(conv_index)];
+  conv.inputs = {b.x, wi, bi};
+  conv.outputs = {root_out};
+  ops::Attribute ints;
+  ints.kind = ops::Attribute::Kind::Ints;
+  for (int half = 0; half < 2; ++half)  // begins, then ends
+    for (int64_t k : kernel) ints.ints.push_back(k / 2);
+  conv.attrs.set("pads", ints);
+  if (conv.attrs.has("kernel_shape")) {
+    ints.ints = kernel;
+    conv.attrs.set("kernel_shape", ints);
+  }
+  if (conv.attrs.has("auto_pad")) {
+    ops::Attribute notset;
+    notset.kind = ops::Attribute::Kind::String;
+    notset.s = "NOTSET";
+    conv.attrs.set("auto_pad", notset);
+  }
+
+  auto drop = [&](int i) {
+    if (i == conv_index) return;
+    gone[static_cast<std::size_t>(i)] = 1;
+    g.nodes[static_cast<std::size_t>(i)].inputs.clear();
+    g.nodes[static_cast<std::size_t>(i)].outputs.clear();
+  };
+  for (int i : b.adds) drop(i);
+  for (int i : b.convs) drop(i);
+  for (int i : b.norms) drop(i);
+}
+
+}  // namespace
+
+int reparameterize(Graph& g) {
+  int count = 0;
+  std::vector<int> consumers = consumer_counts(g);
+  std::vector<int> producer(g.values.size(), -1);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    for (int v : g.nodes[i].outputs)
+      if (v >= 0) producer[static_cast<std::size_t>(v)] = static_cast<int>(i);
+  std::vector<char> gone(g.nodes.size(), 0);
+  const Gathering gather{g, producer, consumers, gone};
+
+  // From the last node back, so a block's outermost Add is met before its inner ones; an
+  // inner Add whose tree failed as a whole may still be a (smaller) block on its own.
+  for (std::size_t i = g.nodes.size(); i-- > 0;) {
+    if (gone[i] || !is_plain_add(g, g.nodes[i])) continue;
+    Block b;
+    if (!gather.block(static_cast<int>(i), b)) continue;
+    const int branches_reading_x = static_cast<int>(b.convs.size() + b.norms.size()) + b.identities;
+    merge(g, b, gone);
+    consumers[static_cast<std::size_t>(b.x)] -= branches_reading_x - 1;
+    ++count;
+  }
+  if (count) {
+    std::vector<Node> kept;
+    for (std::size_t i = 0; i < g.nodes.size(); ++i)
+      if (!gone[i]) kept.push_back(std::move(g.nodes[i]));
+    g.nodes = std::move(kept);
+    remove_dead(g);
+  }
+  return count;
+}
+
 std::string optimize(Graph& g) {
   const int ids = eliminate_identities(g);
   const int bns = fold_batchnorm(g);
-  return "identities removed " + std::to_string(ids) + ", batchnorms folded " + std::to_string(bns);
+  const int blocks = reparameterize(g);
+  return "identities removed " + std::to_string(ids) + ", batchnorms folded " + std::to_string(bns) +
+         ", blocks reparameterised " + std::to_string(blocks);
 }
 
 }  // namespace nnjit::graph
