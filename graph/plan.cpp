@@ -312,10 +312,11 @@ std::variant<ConvGroup, std::string> plan_conv_group(const Graph& g, const Uses&
 // to the arena's peak where the block's input and output are alive), and each thread
 // gets at least one tile.
 InvertedResidualPlan plan_inverted_residual(const jit::PointwisePlan* e, const jit::DepthwisePlan& d,
-                                            const jit::PointwisePlan& p, const jit::HostInfo& host, int threads) {
+                                            const jit::PointwisePlan& p, const jit::HostInfo& host, int threads,
+                                            bool smallest) {
   InvertedResidualPlan b{e != nullptr, e ? *e : jit::PointwisePlan{}, d, p, 1, 0};
   const int64_t ho = d.shape.out_height(), s = d.shape.stride, dk = d.shape.dilated_kernel();
-  const int64_t most = std::max<int64_t>(1, (ho + threads - 1) / threads);
+  const int64_t most = smallest ? 1 : std::max<int64_t>(1, (ho + threads - 1) / threads);
   const double out_bytes = static_cast<double>(p.dst_image_floats()) * 4;
   const double budget = std::min(static_cast<double>(host.l2_bytes) / 2, out_bytes / 8);
   for (int64_t t = 1; t <= most; ++t) {
@@ -412,7 +413,8 @@ class LayoutTracker {
 
 }  // namespace
 
-ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Options& options) {
+ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Options& options,
+                         const PlanLimits& limits) {
   ExecutionPlan plan;
   jit::HostInfo host = probed;
   if (options.isa == "avx2") host = jit::restrict_isa(host, jit::Isa::avx2);
@@ -494,7 +496,8 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
         const ConvGroup& p = grp;
         InvertedResidualPlan b = plan_inverted_residual(e ? &std::get<jit::PointwisePlan>(e->plan) : nullptr,
                                                         std::get<jit::DepthwisePlan>(d.plan),
-                                                        std::get<jit::PointwisePlan>(p.plan), host, options.threads);
+                                                        std::get<jit::PointwisePlan>(p.plan), host, options.threads,
+                                                        limits.smallest_tiles);
         PlannedStep s{StepKind::ir_block, {}, (e ? e->op + "+" : "") + d.op + "+" + p.op, {}, {}, {}, b, ""};
         for (const ConvGroup* c : {e, &d, &p})
           if (c) s.nodes.insert(s.nodes.end(), c->nodes.begin(), c->nodes.end());

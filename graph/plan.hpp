@@ -105,6 +105,12 @@ struct ExecutionPlan {
   std::string isa;                  // "avx512", "avx2" or "reference"
 };
 
-ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& host, const Options& options);
+// What the memory limit asks of the plan.
+struct PlanLimits {
+  bool smallest_tiles = false;  // fused blocks take one output row per tile
+};
+
+ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& host, const Options& options,
+                         const PlanLimits& limits = {});
 
 }  // namespace nnjit::graph

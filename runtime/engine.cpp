@@ -32,8 +32,10 @@ std::vector<TensorInfo> infos_of(const graph::Graph& g, const std::vector<int>& 
 
 // The execution plan (graph/plan): fused steps, kernels and layouts. The blocked twins
 // it adds become values of the model's graph, so every step reads and writes slots.
-void plan_steps(ModelImpl& m) {
-  graph::ExecutionPlan plan = graph::plan_graph(m.graph, m.host, m.options);
+void plan_steps(ModelImpl& m, const graph::PlanLimits& limits) {
+  m.graph.values.resize(m.graph_values);  // drop what an earlier plan added
+  m.steps.clear();
+  graph::ExecutionPlan plan = graph::plan_graph(m.graph, m.host, m.options, limits);
   for (graph::Value& v : plan.added_values) m.graph.values.push_back(std::move(v));
   m.block = std::move(plan.block);
   m.isa = plan.isa;
@@ -110,10 +112,6 @@ void plan_memory(ModelImpl& m) {
   std::vector<runtime::StepValues> steps;
   for (const runtime::Step& s : m.steps) steps.push_back({s.inputs, s.outputs});
   m.memory = runtime::plan_memory(sizes, kinds, steps);
-  if (m.options.max_arena_bytes && m.memory.arena_bytes > m.options.max_arena_bytes)
-    throw_invalid(m.graph.source + ": the activation arena needs " + std::to_string(m.memory.arena_bytes) +
-                  " bytes, over --max-arena-bytes " + std::to_string(m.options.max_arena_bytes) +
-                  "; the smallest arena nnjit can reach for this model is " + std::to_string(m.memory.arena_bytes));
 }
 
 void check_options(const Options& o) {
@@ -140,8 +138,19 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   m->times.optimize = ms_since(t);
 
   t = Clock::now();
-  plan_steps(*m);
+  m->graph_values = m->graph.values.size();
+  plan_steps(*m, {});
   plan_memory(*m);
+  if (const std::size_t limit = m->options.max_arena_bytes; limit && m->memory.arena_bytes > limit) {
+    // Smaller tiles shrink the fused blocks' buffers; if that is not enough, say what is.
+    plan_steps(*m, {.smallest_tiles = true});
+    plan_memory(*m);
+    if (m->memory.arena_bytes > limit)
+      throw_invalid(m->graph.source + ": the activation arena needs " + std::to_string(m->memory.arena_bytes) +
+                    " bytes, over --max-arena-bytes " + std::to_string(limit) +
+                    "; the smallest arena nnjit can reach for this model is " +
+                    std::to_string(m->memory.arena_bytes) + " bytes");
+  }
   m->times.plan = ms_since(t);
 
   t = Clock::now();

@@ -48,6 +48,7 @@ struct ModelImpl {
   std::string isa;         // the kernels' ISA: avx512, avx2 or reference
   std::string loaded_counts, optimize_report;
   std::vector<runtime::Step> steps;
+  std::size_t graph_values = 0;  // values of the optimised graph; the plan's twins come after
   std::vector<StepInfo> step_infos;  // what Model::steps() shows, one per step
   runtime::MemoryPlan memory;
   LoadTimes times;

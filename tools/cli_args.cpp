@@ -24,6 +24,7 @@ const char* const kOverview =
     "  --isa auto|avx512|avx2|reference\n"
     "                        instruction set the kernels may use (default auto)\n"
     "  --dim NAME=VALUE      value for a symbolic input dimension (repeatable)\n"
+    "  --max-arena-bytes N   fail (exit 2) unless activations fit in N bytes; smaller tiles are tried\n"
     "  --help                this text, or a command's: nnjit <command> --help\n"
     "  --version             print the version\n"
     "\n"
@@ -33,7 +34,8 @@ const char* const kOverview =
 const char* const kLoadOptions =
     "  --threads N           worker threads per run (default 1)\n"
     "  --isa auto|avx512|avx2|reference\n"
-    "  --dim NAME=VALUE      value for a symbolic input dimension (repeatable)\n";
+    "  --dim NAME=VALUE      value for a symbolic input dimension (repeatable)\n"
+    "  --max-arena-bytes N   fail (exit 2) unless activations fit in N bytes\n";
 
 // Flags that take a value, and boolean flags, per command.
 struct CommandFlags {
@@ -45,10 +47,10 @@ struct CommandFlags {
 const std::map<std::string, CommandFlags>& command_flags() {
   static const std::map<std::string, CommandFlags> flags = {
       {"probe", {{}, {"--help"}, false}},
-      {"info", {{"--threads", "--isa", "--dim"}, {"--help"}, true}},
+      {"info", {{"--threads", "--isa", "--dim", "--max-arena-bytes"}, {"--help"}, true}},
       {"run",
-       {{"--threads", "--isa", "--dim", "--input", "--output-dir", "--expect", "--tolerance"}, {"--help"}, true}},
-      {"bench", {{"--threads", "--isa", "--dim", "--input", "--iterations", "--warmup"}, {"--help", "--json"}, true}},
+       {{"--threads", "--isa", "--dim", "--max-arena-bytes", "--input", "--output-dir", "--expect", "--tolerance"}, {"--help"}, true}},
+      {"bench", {{"--threads", "--isa", "--dim", "--max-arena-bytes", "--input", "--iterations", "--warmup"}, {"--help", "--json"}, true}},
   };
   return flags;
 }
@@ -81,6 +83,8 @@ void apply(CliArgs& a, const std::string& flag, const std::string& value) {
     if (value != "auto" && value != "avx512" && value != "avx2" && value != "reference")
       throw_invalid("--isa expects auto, avx512, avx2 or reference, got '" + value + "'");
     a.isa = value;
+  } else if (flag == "--max-arena-bytes") {
+    a.max_arena_bytes = static_cast<std::size_t>(parse_int(flag, value, 1, INT64_MAX));
   } else if (flag == "--dim") {
     auto eq = value.rfind('=');
     if (eq == std::string::npos || eq == 0) throw_invalid("--dim expects NAME=VALUE, got '" + value + "'");

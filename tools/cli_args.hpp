@@ -23,6 +23,7 @@ struct CliArgs {
   // Load options (info, run, bench).
   int threads = 1;
   std::string isa = "auto";
+  std::size_t max_arena_bytes = 0;  // 0 = no limit
   std::map<std::string, int64_t> dims;
 
   // run / bench

@@ -37,6 +37,7 @@ Options load_options(const CliArgs& a) {
   o.threads = a.threads;
   o.isa = a.isa;
   o.dims = a.dims;
+  o.max_arena_bytes = a.max_arena_bytes;
   return o;
 }
 
