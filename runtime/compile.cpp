@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "jit/isa.hpp"
+#include "runtime/thread_pool.hpp"
 #include "jit/layout.hpp"
 
 namespace nnjit::runtime {
@@ -22,18 +23,107 @@ std::string serves(const graph::Graph& g, const Step& s) {
   return out + " (" + s.op + ")";
 }
 
-// A JIT convolution: weights packed now, the kernel shared through its family's cache.
+// Runs body(begin, end, worker) over [0, n) on the pool's threads, or inline.
+template <class Body>
+void parallel(ThreadPool* pool, int64_t n, Body&& body) {
+  if (pool == nullptr || pool->threads() == 1 || n <= 1) {
+    body(int64_t{0}, n, 0);
+    return;
+  }
+  pool->parallel_for(n, [&](int64_t begin, int64_t end, int worker) { body(begin, end, worker); });
+}
+
+// The arguments of one call of a k x k family's kernel: an image, every channel block or
+// tile, and rows [r0, r1).
+jit::DepthwiseArgs rows_args(const jit::DepthwisePlan& p, const float* src, float* dst, const jit::DepthwiseWeights& w,
+                             const float* res, int64_t r0, int64_t r1) {
+  return {src, dst, w.weights.data(), w.bias.data(), res, 0, p.blocks, r0, r1};
+}
+jit::DenseArgs rows_args(const jit::DensePlan& p, const float* src, float* dst, const jit::DenseWeights& w,
+                         const float* res, int64_t r0, int64_t r1) {
+  return {src, dst, w.weights.data(), w.bias.data(), res, 0, p.tiles(), r0, r1};
+}
+jit::GroupedArgs rows_args(const jit::GroupedPlan& p, const float* src, float* dst, const jit::GroupedWeights& w,
+                           const float* res, int64_t r0, int64_t r1) {
+  return {src, dst, w.weights.data(), w.bias.data(), res, 0, p.out_blocks, r0, r1};
+}
+
+// A k x k JIT convolution (depthwise, dense, grouped): weights packed now, the kernel
+// shared through its family's cache; threads split the output rows of all images.
 template <class Plan, class Pack, class Get>
-void compile_conv(const graph::Graph& g, Step& s, const Plan& plan, Pack pack, Get get) {
+void compile_rows_conv(const graph::Graph& g, Step& s, const Plan& plan, Pack pack, Get get, ThreadPool* pool) {
   auto weights = std::make_shared<decltype(pack(plan, nullptr, nullptr))>(
       pack(plan, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2])));
   auto kernel = get(plan, serves(g, s));
   s.kernel = kernel->name();
   s.code = kernel->code();
   s.code_size = kernel->code_size();
-  s.run = [kernel, weights](const ops::ComputeContext& c) {
-    kernel->run(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(), *weights,
-                c.inputs[3] ? c.inputs[3]->data<float>() : nullptr);
+  const int64_t ho = plan.shape.out_height(), rows = plan.shape.batch * ho;
+  if (pool && pool->threads() > 1) s.split = "rows/" + std::to_string(std::min<int64_t>(rows, pool->threads()));
+  s.run = [kernel, weights, pool, ho, rows](const ops::ComputeContext& c) {
+    const Plan& p = kernel->plan();
+    const float* src = c.inputs[0]->data<float>();
+    float* dst = c.outputs[0]->data<float>();
+    const float* res = c.inputs[3] ? c.inputs[3]->data<float>() : nullptr;
+    parallel(pool, rows, [&](int64_t begin, int64_t end, int) {
+      for (int64_t n = begin / ho; n * ho < end; ++n) {
+        const int64_t r0 = std::max(begin, n * ho) - n * ho, r1 = std::min(end, (n + 1) * ho) - n * ho;
+        (*kernel)(rows_args(p, src + n * p.src_image_floats(), dst + n * p.dst_image_floats(), *weights,
+                            res ? res + n * p.dst_image_floats() : nullptr, r0, r1));
+      }
+    });
+  };
+}
+
+// A pointwise convolution: one image at a time split into pixel / row slices, each slice
+// its own kernel planned from the whole layer's plan (so one packing serves all).
+void compile_pointwise(const graph::Graph& g, Step& s, const jit::PointwisePlan& plan, ThreadPool* pool) {
+  auto weights = std::make_shared<jit::PointwiseWeights>(
+      jit::pack_pointwise_weights(plan, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2])));
+  auto kernel = jit::get_pointwise_kernel(plan, serves(g, s));
+  s.kernel = kernel->name();
+  s.code = kernel->code();
+  s.code_size = kernel->code_size();
+  struct Part {
+    std::shared_ptr<const jit::PointwiseKernel> kernel;
+    int64_t src = 0, dst = 0;  // float offsets in the image
+  };
+  std::vector<Part> parts;
+  const int threads = pool ? pool->threads() : 1;
+  jit::PointwisePlan one = plan;
+  one.shape.batch = 1;
+  if (threads > 1)
+    for (const jit::PointwiseSlice& sl : jit::slice_pointwise(one, threads))
+      parts.push_back({jit::get_pointwise_kernel(sl.plan, serves(g, s)), sl.src_pixel * plan.block,
+                       sl.dst_pixel * plan.block});
+  // A small plane (SE, 7x7 heads) does not split into pixels: split output-channel tiles.
+  const bool by_tiles = threads > 1 && parts.size() <= 1 && plan.tiles() > 1;
+  if (parts.size() <= 1) parts = {{jit::get_pointwise_kernel(one, serves(g, s)), 0, 0}};
+  if (parts.size() > 1) s.split = (plan.shape.stride == 1 ? "pixels/" : "rows/") + std::to_string(parts.size());
+  if (by_tiles) s.split = "tiles/" + std::to_string(std::min<int64_t>(plan.tiles(), threads));
+  const int64_t batch = plan.shape.batch;
+  s.run = [parts, weights, pool, batch, by_tiles, src_image = plan.src_image_floats(),
+           dst_image = plan.dst_image_floats()](const ops::ComputeContext& c) {
+    const float* src = c.inputs[0]->data<float>();
+    float* dst = c.outputs[0]->data<float>();
+    const float* res = c.inputs[3] ? c.inputs[3]->data<float>() : nullptr;
+    for (int64_t n = 0; n < batch; ++n) {
+      const float* r = res ? res + n * dst_image : nullptr;
+      if (by_tiles) {
+        const jit::PointwiseKernel& k = *parts[0].kernel;
+        parallel(pool, k.plan().tiles(), [&](int64_t begin, int64_t end, int) {
+          k({src + n * src_image, dst + n * dst_image, weights->weights.data(), weights->bias.data(), r, begin, end});
+        });
+        continue;
+      }
+      parallel(pool, static_cast<int64_t>(parts.size()), [&](int64_t begin, int64_t end, int) {
+        for (int64_t k = begin; k < end; ++k) {
+          const Part& part = parts[static_cast<std::size_t>(k)];
+          (*part.kernel)({src + n * src_image + part.src, dst + n * dst_image + part.dst, weights->weights.data(),
+                          weights->bias.data(), r ? r + part.dst : nullptr, 0, part.kernel->plan().tiles()});
+        }
+      });
+    }
   };
 }
 
@@ -172,6 +262,7 @@ int64_t stored_image_floats(const ModelImpl& m, int v) {
 
 void compile_steps(ModelImpl& m) {
   const graph::Graph& g = m.graph;
+  ThreadPool* pool = m.pool.get();
   for (Step& s : m.steps) {
     switch (s.kind) {
       case graph::StepKind::reference: {
@@ -187,13 +278,20 @@ void compile_steps(ModelImpl& m) {
         const int block = m.block[static_cast<std::size_t>(s.kind == graph::StepKind::to_blocked ? s.outputs[0] : s.inputs[0])];
         s.kernel = s.kind == graph::StepKind::to_blocked ? "reorder_nchw_to_nChw" + std::to_string(block) + "c"
                                                          : "reorder_nChw" + std::to_string(block) + "c_to_nchw";
+        const int64_t pairs = d.n * jit::div_up(d.c, block);  // (image, block) pairs, split over threads
         if (s.kind == graph::StepKind::to_blocked)
-          s.run = [d, block](const ops::ComputeContext& c) {
-            jit::nchw_to_blocked(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(), d.n, d.c, d.plane, block);
+          s.run = [d, block, pool, pairs](const ops::ComputeContext& c) {
+            parallel(pool, pairs, [&](int64_t begin, int64_t end, int) {
+              jit::nchw_to_blocked(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(), d.n, d.c, d.plane, block,
+                                   begin, end);
+            });
           };
         else
-          s.run = [d, block](const ops::ComputeContext& c) {
-            jit::blocked_to_nchw(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(), d.n, d.c, d.plane, block);
+          s.run = [d, block, pool, pairs](const ops::ComputeContext& c) {
+            parallel(pool, pairs, [&](int64_t begin, int64_t end, int) {
+              jit::blocked_to_nchw(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(), d.n, d.c, d.plane, block,
+                                   begin, end);
+            });
           };
         break;
       }
@@ -221,11 +319,17 @@ void compile_steps(ModelImpl& m) {
         s.kernel = runner->name();
         s.code = runner->code();
         s.code_size = runner->code_size();
-        s.run = [runner](const ops::ComputeContext& c) {
-          float* buffers = c.outputs[1]->data<float>();
-          runner->run(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(),
-                      c.inputs[7] ? c.inputs[7]->data<float>() : nullptr, buffers,
-                      buffers + runner->expanded_floats(), 0, runner->tiles());
+        if (pool && pool->threads() > 1)
+          s.split = "tiles/" + std::to_string(std::min<int64_t>(runner->tiles(), pool->threads()));
+        s.run = [runner, pool](const ops::ComputeContext& c) {
+          // Each worker takes a run of consecutive tiles and its own pair of buffers.
+          const int64_t per_worker = runner->expanded_floats() + runner->depthwise_floats();
+          parallel(pool, runner->tiles(), [&](int64_t begin, int64_t end, int worker) {
+            float* buffers = c.outputs[1]->data<float>() + worker * per_worker;
+            runner->run(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(),
+                        c.inputs[7] ? c.inputs[7]->data<float>() : nullptr, buffers,
+                        buffers + runner->expanded_floats(), begin, end);
+          });
         };
         break;
       }
@@ -234,13 +338,13 @@ void compile_steps(ModelImpl& m) {
             [&](const auto& plan) {
               using P = std::decay_t<decltype(plan)>;
               if constexpr (std::is_same_v<P, jit::PointwisePlan>)
-                compile_conv(g, s, plan, jit::pack_pointwise_weights, jit::get_pointwise_kernel);
+                compile_pointwise(g, s, plan, pool);
               else if constexpr (std::is_same_v<P, jit::DepthwisePlan>)
-                compile_conv(g, s, plan, jit::pack_depthwise_weights, jit::get_depthwise_kernel);
+                compile_rows_conv(g, s, plan, jit::pack_depthwise_weights, jit::get_depthwise_kernel, pool);
               else if constexpr (std::is_same_v<P, jit::DensePlan>)
-                compile_conv(g, s, plan, jit::pack_dense_weights, jit::get_dense_kernel);
+                compile_rows_conv(g, s, plan, jit::pack_dense_weights, jit::get_dense_kernel, pool);
               else if constexpr (std::is_same_v<P, jit::GroupedPlan>)
-                compile_conv(g, s, plan, jit::pack_grouped_weights, jit::get_grouped_kernel);
+                compile_rows_conv(g, s, plan, jit::pack_grouped_weights, jit::get_grouped_kernel, pool);
               else
                 throw_internal("a conv step without a kernel plan");
             },

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <mutex>
 
 #include "graph/passes.hpp"
 #include "loaders/onnx_loader.hpp"
@@ -9,6 +10,7 @@
 #include "runtime/compile.hpp"
 #include "runtime/model_impl.hpp"
 #include "runtime/probe.hpp"
+#include "runtime/thread_pool.hpp"
 
 namespace nnjit {
 
@@ -122,9 +124,10 @@ void check_options(const Options& o) {
 }
 
 std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& host, const Options& options,
-                                         Clock::time_point t0) {
+                                         std::shared_ptr<runtime::ThreadPool> pool, Clock::time_point t0) {
   auto m = std::make_unique<ModelImpl>();
   m->options = options;
+  m->pool = std::move(pool);
   m->host = runtime::apply_overrides(host, options.host);
   graph::finalize(g, options);
   m->inputs = infos_of(g, g.inputs);
@@ -312,6 +315,17 @@ std::vector<NamedTensor> Session::run(const std::vector<NamedTensor>& inputs, Ru
 
 struct Engine::Impl {
   jit::HostInfo host = runtime::probe_host(runtime::real_sources());
+  std::mutex pools_mutex;
+  std::map<int, std::shared_ptr<runtime::ThreadPool>> pools;  // by thread count
+
+  // The pool for `threads` workers, made on first use; null for one thread.
+  std::shared_ptr<runtime::ThreadPool> pool(int threads) {
+    if (threads <= 1) return nullptr;
+    std::lock_guard lock(pools_mutex);
+    auto& p = pools[threads];
+    if (!p) p = std::make_shared<runtime::ThreadPool>(threads);
+    return p;
+  }
 };
 
 Engine::Engine() : impl_(std::make_unique<Impl>()) {}
@@ -320,14 +334,15 @@ Engine::~Engine() = default;
 std::shared_ptr<const Model> Engine::load(const std::string& path, const Options& options) const {
   check_options(options);
   const auto t0 = Clock::now();
-  return build_model(loaders::load_onnx_file(path), impl_->host, options, t0);
+  return build_model(loaders::load_onnx_file(path), impl_->host, options, impl_->pool(options.threads), t0);
 }
 
 std::shared_ptr<const Model> Engine::load_bytes(const void* data, std::size_t size, const std::string& name,
                                                 const std::string& base_dir, const Options& options) const {
   check_options(options);
   const auto t0 = Clock::now();
-  return build_model(loaders::load_onnx(data, size, name, base_dir), impl_->host, options, t0);
+  return build_model(loaders::load_onnx(data, size, name, base_dir), impl_->host, options,
+                     impl_->pool(options.threads), t0);
 }
 
 std::vector<HostFigure> Engine::host_figures() const { return runtime::host_figures(impl_->host); }

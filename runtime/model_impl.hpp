@@ -18,6 +18,8 @@ namespace nnjit {
 
 namespace runtime {
 
+class ThreadPool;
+
 using KernelFn = std::function<void(const ops::ComputeContext&)>;
 
 // One step of the execution plan: the graph nodes it covers and the kernel that runs them.
@@ -46,6 +48,9 @@ struct ModelImpl {
   std::vector<TensorInfo> inputs, outputs;
   std::vector<int> block;  // per value: 0 = plain layout, else channels per block
   std::string isa;         // the kernels' ISA: avx512, avx2 or reference
+  // The Engine's pool for options.threads workers (null for one thread); shared by every
+  // model of that Engine with that many threads, and by their sessions.
+  std::shared_ptr<runtime::ThreadPool> pool;
   std::string loaded_counts, optimize_report;
   std::vector<runtime::Step> steps;
   std::size_t graph_values = 0;  // values of the optimised graph; the plan's twins come after

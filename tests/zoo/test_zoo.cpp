@@ -47,7 +47,7 @@ void check_model(const std::string& name, const nnjit::Options& options) {
   REQUIRE(outputs.size() == 1);
   REQUIRE(outputs[0].tensor.shape() == ref.shape());
   Error e = compare(outputs[0].tensor, ref);
-  MESSAGE(name << " [isa=" << options.isa << "]: max|err| " << e.max_abs << ", relative to max|ref| "
+  MESSAGE(name << " [isa=" << options.isa << ", threads=" << options.threads << "]: max|err| " << e.max_abs << ", relative to max|ref| "
                << e.max_abs / e.max_ref);
   CHECK(e.max_ref > 0);
   CHECK(e.max_abs <= 1e-4 * e.max_ref);
@@ -64,6 +64,8 @@ TEST_SUITE("zoo") {
       // The JIT path as the host allows, forced to AVX2, and the reference ops alone.
       for (const char* isa : {"auto", "avx2", "reference"})
         SUBCASE((std::string(name) + " isa=" + isa).c_str()) { check_model(name, {.isa = isa}); }
+      // Two threads: every split (rows, pixels, tiles, fused-block tiles) against torch.
+      SUBCASE((std::string(name) + " threads=2").c_str()) { check_model(name, {.threads = 2}); }
     }
   }
 }

@@ -1,0 +1,76 @@
+// ThreadPool (see thread_pool.hpp): an epoch counter the workers spin on, then futex-wait
+// on (std::atomic::wait), and a pending count the caller waits on the same way.
+#include "runtime/thread_pool.hpp"
+
+#include <immintrin.h>
+
+#include <stdexcept>
+#include <utility>
+#include <string>
+
+namespace nnjit::runtime {
+
+namespace {
+// ~50 us of pause instructions before a waiting thread sleeps.
+constexpr int kSpins = 2000;
+
+template <class T, class Pred>
+void spin_then_wait(const std::atomic<T>& a, T old, Pred done) {
+  for (int i = 0; i < kSpins; ++i) {
+    if (done()) return;
+    _mm_pause();
+  }
+  while (!done()) a.wait(old, std::memory_order_acquire);
+}
+}  // namespace
+
+ThreadPool::ThreadPool(int threads) : threads_(threads) {
+  if (threads < 1 || threads > 1024)
+    throw std::invalid_argument("ThreadPool: threads must be 1 to 1024, got " + std::to_string(threads));
+  for (int w = 1; w < threads_; ++w) workers_.emplace_back([this, w] { loop(w); });
+}
+
+ThreadPool::~ThreadPool() {
+  stop_.store(true, std::memory_order_release);
+  epoch_.fetch_add(1, std::memory_order_release);
+  epoch_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+void ThreadPool::work(int worker) {
+  const int64_t begin = n_ * worker / threads_, end = n_ * (worker + 1) / threads_;
+  if (begin >= end) return;
+  try {
+    job_.call(job_.fn, begin, end, worker);
+  } catch (...) {
+    std::lock_guard lock(error_mutex_);
+    if (!error_) error_ = std::current_exception();
+  }
+}
+
+void ThreadPool::loop(int worker) {
+  uint32_t seen = 0;
+  for (;;) {
+    spin_then_wait(epoch_, seen, [&] { return epoch_.load(std::memory_order_acquire) != seen; });
+    seen = epoch_.load(std::memory_order_acquire);
+    if (stop_.load(std::memory_order_acquire)) return;
+    work(worker);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+  }
+}
+
+void ThreadPool::run(int64_t n, Job job) {
+  std::lock_guard lock(call_mutex_);
+  job_ = job;
+  n_ = n;
+  error_ = nullptr;
+  pending_.store(threads_ - 1, std::memory_order_relaxed);
+  epoch_.fetch_add(1, std::memory_order_release);
+  epoch_.notify_all();
+  work(0);
+  for (int left; (left = pending_.load(std::memory_order_acquire)) != 0;)
+    spin_then_wait(pending_, left, [&] { return pending_.load(std::memory_order_acquire) != left; });
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+}  // namespace nnjit::runtime

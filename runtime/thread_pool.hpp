@@ -1,0 +1,75 @@
+// nnjit's own thread pool (not OpenMP): one per Engine and thread count, shared by the
+// models and sessions of that Engine.
+//
+//   ThreadPool pool(2);                                  // the caller + 1 worker thread
+//   pool.parallel_for(rows, [&](int64_t begin, int64_t end, int worker) {
+//     kernel(rows_begin = begin, rows_end = end);        // worker 0 is the caller
+//   });
+//
+// Contracts:
+//  - parallel_for splits [0, n) into threads() contiguous near-equal ranges, in order:
+//    worker w gets [n*w/T, n*(w+1)/T) (empty ranges are not called), worker 0 runs on
+//    the calling thread, and the call returns when every range is done. The same n and
+//    T always give the same split (fused blocks rely on a worker's tiles being
+//    consecutive). With threads() == 1 it calls fn(0, n, 0) inline.
+//  - Calls are serialised: two threads calling parallel_for on one pool take turns
+//    (sessions sharing a pool share its workers). fn must not call parallel_for.
+//  - The first exception fn throws is rethrown on the caller after every range ended.
+//  - Workers spin for about 50 microseconds after each job (a model run issues a job per
+//    step), then sleep on a futex until the next one; an idle pool costs no CPU.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace nnjit::runtime {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return threads_; }
+
+  template <class Fn>
+  void parallel_for(int64_t n, Fn&& fn) {
+    if (n <= 0) return;
+    if (threads_ == 1) {
+      fn(int64_t{0}, n, 0);
+      return;
+    }
+    using F = std::remove_reference_t<Fn>;
+    run(n, {const_cast<void*>(static_cast<const void*>(&fn)), [](void* f, int64_t b, int64_t e, int w) {
+              (*static_cast<F*>(f))(b, e, w);
+            }});
+  }
+
+ private:
+  struct Job {
+    void* fn = nullptr;
+    void (*call)(void*, int64_t, int64_t, int) = nullptr;
+  };
+  void run(int64_t n, Job job);
+  void work(int worker);  // this worker's range of the current job
+  void loop(int worker);
+
+  int threads_ = 1;
+  std::mutex call_mutex_;  // one job at a time
+  Job job_;
+  int64_t n_ = 0;
+  std::atomic<uint32_t> epoch_{0};    // bumped per job; workers wait for it to change
+  std::atomic<int> pending_{0};       // workers still on the current job
+  std::atomic<bool> stop_{false};
+  std::mutex error_mutex_;
+  std::exception_ptr error_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace nnjit::runtime
