@@ -374,3 +374,23 @@ TEST_CASE("bad arguments are refused with exit 2") {
 }
 
 }  // TEST_SUITE("cli")
+
+TEST_CASE("--max-arena-bytes: a limit the plan meets runs; one it cannot is exit 2 naming the smallest arena") {
+  TempDir dir;
+  onnx::ModelProto m = empty_model();
+  add_input(m, "x", {1, 8, 16, 16});
+  add_node(m, "Relu", {"x"}, {"a"}, "relu0");
+  add_node(m, "Sigmoid", {"a"}, {"b"}, "sig0");
+  add_node(m, "Relu", {"b"}, {"y"}, "relu1");
+  add_output(m, "y", {1, 8, 16, 16});
+  write_file(dir / "m.onnx", m.SerializeAsString());
+  CliResult r = run_cli({"info", dir / "m.onnx", "--max-arena-bytes", "100000000"});
+  check_ok(r);
+  r = run_cli({"info", dir / "m.onnx", "--max-arena-bytes", "16"});
+  CHECK(r.exited);
+  CHECK(r.status == 2);
+  CHECK(contains(r.err, "--max-arena-bytes 16"));
+  CHECK(contains(r.err, "smallest arena"));
+  r = run_cli({"bench", dir / "m.onnx", "--max-arena-bytes", "0"});
+  CHECK(r.status == 2);  // a limit must be positive
+}
