@@ -129,7 +129,7 @@ class Builder {
       const std::string what = "initializer " + quote(p.name());
       graph::Value v;
       v.name = p.name();
-      if (collect_unsupported(g_, [&] { v.constant = decode_tensor(p, what, &files_); })) {
+      if (collect_unsupported(g_, [&] { v.constant = decode_tensor(p, what, &files_, TakeRaw::yes); })) {
         v.dtype = v.constant.dtype();
         v.shape = v.constant.shape();
         v.shape_known = true;

@@ -140,7 +140,20 @@ DType tensor_dtype(std::int64_t data_type, const std::string& what) {
   return dt;
 }
 
-Tensor decode_tensor(const onnx::TensorProto& p, const std::string& what, ExternalFiles* external) {
+Tensor decode_tensor(onnx::TensorProto& p, const std::string& what, ExternalFiles* external, TakeRaw take) {
+  // A large raw_data is taken over rather than copied: the tensor views the string that
+  // protobuf filled in, and owns it (bool needs normalising, so it is always copied).
+  constexpr std::size_t kTakeOver = 4096;
+  if (take == TakeRaw::yes && p.data_location() != onnx::TensorProto::EXTERNAL && !p.has_segment() &&
+      p.has_raw_data() && p.raw_data().size() >= kTakeOver && p.data_type() != onnx::TensorProto::BOOL) {
+    const Tensor checked = decode_tensor(static_cast<const onnx::TensorProto&>(p), what, nullptr, true);
+    std::shared_ptr<std::string> raw(p.release_raw_data());
+    return Tensor::view(checked.dtype(), checked.shape(), raw->data(), raw);
+  }
+  return decode_tensor(static_cast<const onnx::TensorProto&>(p), what, external);
+}
+
+Tensor decode_tensor(const onnx::TensorProto& p, const std::string& what, ExternalFiles* external, bool check_only) {
   if (p.has_segment()) throw_unsupported(what + ": segmented tensors are not supported");
   const DType dt = tensor_dtype(p.data_type(), what);
   const Shape shape(p.dims().begin(), p.dims().end());
@@ -156,6 +169,7 @@ Tensor decode_tensor(const onnx::TensorProto& p, const std::string& what, Extern
                     shape_str(shape) + " of " + dtype_name(dt) + " needs " +
                     (static_cast<uint64_t>(n) > SIZE_MAX / es ? std::string("more")
                                                               : str(static_cast<int64_t>(n * es))));
+    if (check_only) return Tensor::view(dt, shape, nullptr, nullptr);
     return copy_bytes(dt, shape, raw.data());  // x86-64 is little-endian, like raw_data
   }
 

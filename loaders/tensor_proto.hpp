@@ -26,7 +26,14 @@ struct ExternalFiles {
 };
 
 // `external` == nullptr refuses external data (InvalidInput).
-Tensor decode_tensor(const onnx::TensorProto& proto, const std::string& what, ExternalFiles* external);
+// With check_only, a raw_data tensor is validated and returned as a data-less view of
+// the right type and shape (for callers that take the bytes themselves).
+Tensor decode_tensor(const onnx::TensorProto& proto, const std::string& what, ExternalFiles* external,
+                     bool check_only = false);
+enum class TakeRaw { no, yes };
+// The same; with TakeRaw::yes a large raw_data string is moved out of `proto` into the
+// tensor (which views it) instead of being copied. x86-64 is little-endian like raw_data.
+Tensor decode_tensor(onnx::TensorProto& proto, const std::string& what, ExternalFiles* external, TakeRaw take);
 
 // The DType for a TensorProto.DataType number; throws Unsupported for strings, complex
 // numbers and numbers nnjit does not know, InvalidInput for UNDEFINED (0) or negatives.
