@@ -9,6 +9,7 @@
 
 #include "jit/isa.hpp"
 #include "ops/conv.hpp"
+#include "ops/pool.hpp"
 
 namespace nnjit::graph {
 
@@ -20,6 +21,8 @@ const char* step_kind_name(StepKind kind) {
     case StepKind::conv: return "conv";
     case StepKind::concat: return "concat";
     case StepKind::ir_block: return "ir_block";
+    case StepKind::pool: return "pool";
+    case StepKind::eltwise: return "eltwise";
   }
   return "?";
 }
@@ -45,8 +48,12 @@ std::string kernel_plan_key(const KernelPlan& plan) {
 double kernel_plan_flops(const KernelPlan& plan) {
   return std::visit(
       [](const auto& p) -> double {
-        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) return 0.0;
-        else return p.shape.flops();
+        using P = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<P, std::monostate> || std::is_same_v<P, jit::PoolPlan> ||
+                      std::is_same_v<P, jit::EltwisePlan>)
+          return 0.0;
+        else
+          return p.shape.flops();
       },
       plan);
 }
@@ -342,6 +349,53 @@ bool concat_of_blocks(const Graph& g, const Node& n, int block) {
   return true;
 }
 
+// A pooling node as a blocked pool kernel's shape, if one fits it.
+std::optional<jit::PoolShape> pool_shape(const Graph& g, const Node& n) {
+  if (n.outputs.size() != 1 || n.inputs.empty() || !is_float4d(g, n.inputs[0]) || !is_float4d(g, n.outputs[0]))
+    return std::nullopt;
+  const Shape& in = g.values[static_cast<std::size_t>(n.inputs[0])].shape;
+  jit::PoolShape s{.batch = in[0], .channels = in[1], .height = in[2], .width = in[3]};
+  const std::string& op = n.op_type;
+  if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
+    s.kind = op == "GlobalAveragePool" ? jit::PoolKind::global_avg : jit::PoolKind::global_max;
+    return s;
+  }
+  if (op == "ReduceMean") {  // over H and W, kept: a global average
+    std::vector<int64_t> axes = n.attrs.get_ints("axes");
+    for (int64_t& a : axes) a = a < 0 ? a + 4 : a;
+    std::sort(axes.begin(), axes.end());
+    if (n.inputs.size() > 1 || axes != std::vector<int64_t>{2, 3} || n.attrs.get_int("keepdims", 1) != 1)
+      return std::nullopt;
+    s.kind = jit::PoolKind::global_avg;
+    return s;
+  }
+  if (op != "MaxPool" && op != "AveragePool") return std::nullopt;
+  ops::PoolParams p;
+  try {
+    p = ops::resolve_pool(op == "MaxPool" ? ops::PoolKind::Max : ops::PoolKind::Average, n.attrs, in,
+                          "node '" + n.name + "'");
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  if (p.spatial_rank() != 2 || p.dilation[0] != 1 || p.dilation[1] != 1) return std::nullopt;
+  if (p.kernel[0] > jit::kPoolMaxKernel || p.kernel[1] > jit::kPoolMaxKernel || p.stride[0] > jit::kPoolMaxStride ||
+      p.stride[1] > jit::kPoolMaxStride)
+    return std::nullopt;
+  s.kind = op == "MaxPool" ? jit::PoolKind::max : jit::PoolKind::avg;
+  s.kernel_h = static_cast<int>(p.kernel[0]);
+  s.kernel_w = static_cast<int>(p.kernel[1]);
+  s.stride_h = static_cast<int>(p.stride[0]);
+  s.stride_w = static_cast<int>(p.stride[1]);
+  s.pad_top = p.pad_begin[0];
+  s.pad_left = p.pad_begin[1];
+  s.pad_bottom = p.pad_end[0];
+  s.pad_right = p.pad_end[1];
+  s.out_height = p.out_size[0];
+  s.out_width = p.out_size[1];
+  s.count_include_pad = p.count_include_pad;
+  return s;
+}
+
 // Threads layouts through the steps: a value id names one layout; the other layout is a
 // twin made on first demand by a reorder step.
 class LayoutTracker {
@@ -410,6 +464,76 @@ class LayoutTracker {
   std::vector<int> twin_;
   std::vector<char> plain_ready_;
 };
+
+// Plans node `ni` as a pool or eltwise step on blocked tensors when its (first) input
+// exists in blocked layout already; fuses an activation that follows an Add/Mul.
+// Returns whether it emitted a step.
+bool emit_blocked_op(const Graph& g, const Uses& uses, const Node& n, int ni, const jit::HostInfo& host,
+                     ExecutionPlan& plan, LayoutTracker& layouts, std::vector<char>& taken) {
+  if (n.outputs.size() != 1 || !is_float4d(g, n.outputs[0])) return false;
+  int a = n.inputs[0], b = n.inputs.size() == 2 ? n.inputs[1] : -1;
+  const bool binary = (n.op_type == "Add" || n.op_type == "Mul") && b >= 0;
+  if (!is_float4d(g, a) || (binary && !is_float4d(g, b))) return false;
+  if (!layouts.has_blocked(a) && !(binary && layouts.has_blocked(b))) return false;
+  auto shape_of = [&](int v) -> const Shape& { return g.values[static_cast<std::size_t>(v)].shape; };
+  auto emit = [&](const KernelPlan& kplan, StepKind kind, std::vector<int> nodes, std::string op,
+                  std::vector<int> in, int out) {
+    std::vector<int> ins;
+    for (int v : in) ins.push_back(v >= 0 ? layouts.blocked(v) : -1);
+    plan.steps.push_back({kind, std::move(nodes), std::move(op), std::move(ins), {layouts.produce_blocked(out)}, kplan,
+                          std::nullopt, ""});
+    return true;
+  };
+  if (auto ps = pool_shape(g, n)) {
+    auto planned = jit::plan_pool(*ps, host);
+    if (auto* p = std::get_if<jit::PoolPlan>(&planned); p && p->block == plan.block_size)
+      return emit(*p, StepKind::pool, {ni}, n.op_type, {a}, n.outputs[0]);
+    return false;
+  }
+  std::vector<int> nodes = {ni};
+  std::string op = n.op_type;
+  int out = n.outputs[0];
+  jit::EltwiseShape es;
+  if (auto act = activation_of(g, n)) {
+    es.op = jit::EltwiseOp::unary;
+    es.activation = *act;
+    b = -1;
+  } else if (binary && shape_of(a) == shape_of(b)) {
+    es.op = n.op_type == "Add" ? jit::EltwiseOp::add : jit::EltwiseOp::mul;
+    // An activation reading only the result (ResNet's Add -> Relu) runs in the same pass.
+    if (auto f = fused_activation(g, uses, out)) {
+      bool free = true;
+      for (int m : f->nodes) free = free && !taken[static_cast<std::size_t>(m)] && m > ni;
+      if (free) {
+        es.activation = f->act;
+        for (int m : f->nodes) {
+          taken[static_cast<std::size_t>(m)] = 1;
+          nodes.push_back(m);
+          op += "+" + g.nodes[static_cast<std::size_t>(m)].op_type;
+        }
+        out = f->out;
+      }
+    }
+  } else if (binary && n.op_type == "Mul") {  // squeeze-excitation: x * s[N,C,1,1], either order
+    if (shape_of(a)[2] * shape_of(a)[3] == 1 && shape_of(b)[2] * shape_of(b)[3] != 1) std::swap(a, b);
+    const Shape &xs = shape_of(a), &ss = shape_of(b);
+    if (ss[0] != xs[0] || ss[1] != xs[1] || ss[2] != 1 || ss[3] != 1 || shape_of(out) != xs) return false;
+    es.op = jit::EltwiseOp::scale_channels;
+  } else {
+    return false;
+  }
+  const Shape& xs = shape_of(a);
+  es.batch = xs[0];
+  es.channels = xs[1];
+  es.plane = xs[2] * xs[3];
+  auto planned = jit::plan_eltwise(es, host);
+  auto* p = std::get_if<jit::EltwisePlan>(&planned);
+  if (!p || p->block != plan.block_size) {
+    for (std::size_t k = 1; k < nodes.size(); ++k) taken[static_cast<std::size_t>(nodes[k])] = 0;
+    return false;
+  }
+  return emit(*p, StepKind::eltwise, nodes, op, {a, b}, out);
+}
 
 }  // namespace
 
@@ -483,8 +607,10 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
 
   // Pass 2: emit steps at each group's last node, threading layouts.
   LayoutTracker layouts(g, plan);
+  std::vector<char> taken(g.nodes.size(), 0);  // nodes an earlier eltwise step fused
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
+    if (taken[i]) continue;
     if (group_of[i] >= 0) {
       const ConvGroup& grp = groups[static_cast<std::size_t>(group_of[i])];
       if (grp.nodes.back() != static_cast<int>(i)) continue;
@@ -529,6 +655,9 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
       const int dst = layouts.produce_blocked(grp.out);
       plan.steps.push_back({StepKind::conv, grp.nodes, grp.op, {src, grp.weights, grp.bias, res}, {dst}, kplan, std::nullopt, ""});
       continue;
+    }
+    if (jit_on && !n.inputs.empty() && n.inputs[0] >= 0 && (n.domain.empty() || n.domain == "ai.onnx")) {
+      if (emit_blocked_op(g, uses, n, static_cast<int>(i), host, plan, layouts, taken)) continue;
     }
     if (jit_on && concat_of_blocks(g, n, plan.block_size) &&
         std::any_of(n.inputs.begin(), n.inputs.end(), [&](int v) { return layouts.has_blocked(v); })) {

@@ -11,8 +11,10 @@
 //    Sigmoid, HardSigmoid, HardSwish, and the exported forms of SiLU x*Sigmoid(x) and
 //    HardSwish x*HardSigmoid(x)) and a residual Add are fused into the conv's step, when
 //    the values in between have no other reader and are not graph outputs.
-//  - Pooling, standalone activations, Add/Mul and the squeeze-excitation scale run the
-//    pool / eltwise families on blocked tensors; Gemm with constant weights runs gemm.
+//  - Pooling (max, average, global, ReduceMean over H and W), standalone activations,
+//    Add/Mul (with a following activation fused) and the squeeze-excitation scale
+//    x * s[N,C,1,1] run the pool / eltwise families on blocked tensors, when their input
+//    already exists in blocked layout (no reorder just to use them).
 //  - Layouts: a JIT step reads and writes channel-blocked tensors (nChw16c on AVX-512,
 //    nChw8c on AVX2); a reference op reads and writes plain ONNX layout. Where the two
 //    meet, a reorder step converts; each value is converted at most once per direction.
@@ -32,9 +34,11 @@
 #include "graph/graph.hpp"
 #include "jit/dense/dense.hpp"
 #include "jit/depthwise/depthwise.hpp"
+#include "jit/eltwise/eltwise.hpp"
 #include "jit/grouped/grouped.hpp"
 #include "jit/host_info.hpp"
 #include "jit/pointwise/pointwise.hpp"
+#include "jit/pool/pool.hpp"
 #include "nnjit/options.hpp"
 
 namespace nnjit::graph {
@@ -45,12 +49,15 @@ enum class StepKind {
   to_plain,    // reorder blocked -> plain
   conv,        // a JIT convolution family, fused activation / residual
   concat,      // Concat over channels of blocked tensors: whole blocks copied
+  pool,        // a JIT pooling kernel on blocked tensors: {src}, {dst}
+  eltwise,     // a JIT elementwise kernel on blocked tensors: {a, b or -1}, {dst}
   ir_block,    // inverted residual: pointwise expand -> depthwise -> pointwise project
                // [+ add], tile by tile over output rows (see InvertedResidualPlan)
 };
 const char* step_kind_name(StepKind kind);
 
-using KernelPlan = std::variant<std::monostate, jit::PointwisePlan, jit::DepthwisePlan, jit::DensePlan, jit::GroupedPlan>;
+using KernelPlan = std::variant<std::monostate, jit::PointwisePlan, jit::DepthwisePlan, jit::DensePlan,
+                                jit::GroupedPlan, jit::PoolPlan, jit::EltwisePlan>;
 
 // The kernel's name (jit/README.md), or "" for monostate.
 std::string kernel_plan_name(const KernelPlan& plan);

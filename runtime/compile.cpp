@@ -333,6 +333,43 @@ void compile_steps(ModelImpl& m) {
         };
         break;
       }
+      case graph::StepKind::pool: {
+        const auto& plan = std::get<jit::PoolPlan>(s.plan);
+        auto kernel = jit::get_pool_kernel(plan, serves(g, s));
+        s.kernel = kernel->name();
+        s.code = kernel->code();
+        s.code_size = kernel->code_size();
+        const int64_t pairs = plan.shape.batch * plan.blocks;  // (image, block) pairs, split over threads
+        if (pool && pool->threads() > 1) s.split = "blocks/" + std::to_string(std::min<int64_t>(pairs, pool->threads()));
+        s.run = [kernel, pool, pairs](const ops::ComputeContext& c) {
+          const jit::PoolPlan& p = kernel->plan();
+          parallel(pool, pairs, [&](int64_t begin, int64_t end, int) {
+            for (int64_t n = begin / p.blocks; n * p.blocks < end; ++n)
+              (*kernel)({c.inputs[0]->data<float>() + n * p.src_image_floats(),
+                         c.outputs[0]->data<float>() + n * p.dst_image_floats(),
+                         std::max(begin, n * p.blocks) - n * p.blocks, std::min(end, (n + 1) * p.blocks) - n * p.blocks});
+          });
+        };
+        break;
+      }
+      case graph::StepKind::eltwise: {
+        const auto& plan = std::get<jit::EltwisePlan>(s.plan);
+        auto kernel = jit::get_eltwise_kernel(plan, serves(g, s));
+        s.kernel = kernel->name();
+        s.code = kernel->code();
+        s.code_size = kernel->code_size();
+        if (pool && pool->threads() > 1) s.split = "pixels/" + std::to_string(pool->threads());
+        s.run = [kernel, pool](const ops::ComputeContext& c) {
+          const jit::EltwisePlan& p = kernel->plan();
+          for (int64_t n = 0; n < p.shape.batch; ++n) {
+            const float* a = c.inputs[0]->data<float>() + n * p.image_floats();
+            const float* b = c.inputs[1] ? c.inputs[1]->data<float>() + n * p.b_image_floats() : nullptr;
+            float* dst = c.outputs[0]->data<float>() + n * p.image_floats();
+            parallel(pool, p.image_vectors(), [&](int64_t begin, int64_t end, int) { (*kernel)({a, b, dst, begin, end}); });
+          }
+        };
+        break;
+      }
       case graph::StepKind::conv:
         std::visit(
             [&](const auto& plan) {
