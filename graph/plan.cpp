@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <limits>
 #include <optional>
 
@@ -19,10 +20,10 @@ const char* step_kind_name(StepKind kind) {
     case StepKind::to_blocked: return "to_blocked";
     case StepKind::to_plain: return "to_plain";
     case StepKind::conv: return "conv";
-    case StepKind::concat: return "concat";
     case StepKind::ir_block: return "ir_block";
     case StepKind::pool: return "pool";
     case StepKind::eltwise: return "eltwise";
+    case StepKind::gather: return "gather";
   }
   return "?";
 }
@@ -336,24 +337,14 @@ InvertedResidualPlan plan_inverted_residual(const jit::PointwisePlan* e, const j
   return b;
 }
 
-// A Concat over the channels of 4-D float tensors where every input but the last fills
-// whole blocks: in blocked layout it copies whole blocks, image by image.
-bool concat_of_blocks(const Graph& g, const Node& n, int block) {
-  if (n.op_type != "Concat" || n.outputs.size() != 1 || n.inputs.empty() || !is_float4d(g, n.outputs[0])) return false;
-  const int64_t axis = n.attrs.get_int("axis", 1);
-  if (axis != 1 && axis != -3) return false;
-  for (std::size_t k = 0; k < n.inputs.size(); ++k) {
-    if (!is_float4d(g, n.inputs[k])) return false;
-    if (k + 1 < n.inputs.size() && g.values[static_cast<std::size_t>(n.inputs[k])].shape[1] % block != 0) return false;
-  }
-  return true;
-}
 
 // A pooling node as a blocked pool kernel's shape, if one fits it.
 std::optional<jit::PoolShape> pool_shape(const Graph& g, const Node& n) {
-  if (n.outputs.size() != 1 || n.inputs.empty() || !is_float4d(g, n.inputs[0]) || !is_float4d(g, n.outputs[0]))
-    return std::nullopt;
+  if (n.outputs.size() != 1 || n.inputs.empty() || !is_float4d(g, n.inputs[0])) return std::nullopt;
   const Shape& in = g.values[static_cast<std::size_t>(n.inputs[0])].shape;
+  const Shape& out = g.values[static_cast<std::size_t>(n.outputs[0])].shape;
+  if (!g.values[static_cast<std::size_t>(n.outputs[0])].shape_known || !(out.size() == 4 || out.size() == 2))
+    return std::nullopt;
   jit::PoolShape s{.batch = in[0], .channels = in[1], .height = in[2], .width = in[3]};
   const std::string& op = n.op_type;
   if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
@@ -364,12 +355,11 @@ std::optional<jit::PoolShape> pool_shape(const Graph& g, const Node& n) {
     std::vector<int64_t> axes = n.attrs.get_ints("axes");
     for (int64_t& a : axes) a = a < 0 ? a + 4 : a;
     std::sort(axes.begin(), axes.end());
-    if (n.inputs.size() > 1 || axes != std::vector<int64_t>{2, 3} || n.attrs.get_int("keepdims", 1) != 1)
-      return std::nullopt;
+    if (n.inputs.size() > 1 || axes != std::vector<int64_t>{2, 3}) return std::nullopt;  // [N,C,1,1] or [N,C]
     s.kind = jit::PoolKind::global_avg;
     return s;
   }
-  if (op != "MaxPool" && op != "AveragePool") return std::nullopt;
+  if ((op != "MaxPool" && op != "AveragePool") || out.size() != 4) return std::nullopt;
   ops::PoolParams p;
   try {
     p = ops::resolve_pool(op == "MaxPool" ? ops::PoolKind::Max : ops::PoolKind::Average, n.attrs, in,
@@ -396,6 +386,88 @@ std::optional<jit::PoolShape> pool_shape(const Graph& g, const Node& n) {
   return s;
 }
 
+std::optional<std::vector<int64_t>> constant_ints(const Graph& g, int v) {
+  if (!g.is_constant(v)) return std::nullopt;
+  const Tensor& t = g.values[static_cast<std::size_t>(v)].constant;
+  std::vector<int64_t> out;
+  if (t.dtype() == DType::Int64) out.assign(t.data<int64_t>(), t.data<int64_t>() + t.numel());
+  else if (t.dtype() == DType::Int32) out.assign(t.data<int32_t>(), t.data<int32_t>() + t.numel());
+  else return std::nullopt;
+  return out;
+}
+
+using ChannelTable = std::vector<std::pair<int, int64_t>>;
+
+// Concat over channels (any widths) or a Slice of channels (step 1) as a channel table.
+std::optional<ChannelTable> channel_table(const Graph& g, const Node& n) {
+  if (n.outputs.size() != 1 || !is_float4d(g, n.outputs[0])) return std::nullopt;
+  const Shape& out = g.values[static_cast<std::size_t>(n.outputs[0])].shape;
+  ChannelTable t;
+  if (n.op_type == "Concat") {
+    const int64_t axis = n.attrs.get_int("axis", 1);
+    if (axis != 1 && axis != -3) return std::nullopt;
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      if (!is_float4d(g, n.inputs[k])) return std::nullopt;
+      for (int64_t c = 0; c < g.values[static_cast<std::size_t>(n.inputs[k])].shape[1]; ++c)
+        t.push_back({static_cast<int>(k), c});
+    }
+    return t;
+  }
+  if (n.op_type == "Slice" && g.opset >= 10 && n.inputs.size() >= 3 && is_float4d(g, n.inputs[0])) {
+    const Shape& in = g.values[static_cast<std::size_t>(n.inputs[0])].shape;
+    auto starts = constant_ints(g, n.inputs[1]);
+    std::optional<std::vector<int64_t>> axes = std::vector<int64_t>{0};
+    if (n.inputs.size() > 3 && n.inputs[3] >= 0) axes = constant_ints(g, n.inputs[3]);
+    if (n.inputs.size() > 4 && n.inputs[4] >= 0) {
+      auto steps = constant_ints(g, n.inputs[4]);
+      if (!steps || steps->size() != 1 || (*steps)[0] != 1) return std::nullopt;
+    }
+    if (!starts || !axes || starts->size() != 1 || axes->size() != 1) return std::nullopt;
+    if ((*axes)[0] != 1 && (*axes)[0] != -3) return std::nullopt;
+    if (in[0] != out[0] || in[2] != out[2] || in[3] != out[3]) return std::nullopt;
+    int64_t start = (*starts)[0];
+    start = std::clamp<int64_t>(start < 0 ? start + in[1] : start, 0, in[1]);
+    if (start + out[1] > in[1]) return std::nullopt;
+    for (int64_t c = 0; c < out[1]; ++c) t.push_back({0, start + c});
+    return t;
+  }
+  return std::nullopt;
+}
+
+// ShuffleNet's channel shuffle ending at Reshape node `ri`: Reshape(x [N,C,H,W] ->
+// [N,g,C/g,H,W]) -> Transpose(0,2,1,3,4) -> Reshape([N,C,H,W]), the values between
+// private. Returns x, the two earlier nodes and the table.
+struct Shuffle {
+  int x = -1;
+  std::vector<int> nodes;  // first reshape, transpose
+  ChannelTable table;
+};
+std::optional<Shuffle> channel_shuffle(const Graph& g, const Uses& uses, int ri) {
+  const Node& r2 = g.nodes[static_cast<std::size_t>(ri)];
+  if (r2.op_type != "Reshape" || r2.outputs.size() != 1 || !is_float4d(g, r2.outputs[0])) return std::nullopt;
+  const int tv = r2.inputs[0];
+  const int ti = g.values[static_cast<std::size_t>(tv)].producer;
+  if (ti < 0 || !uses.private_to_one(tv)) return std::nullopt;
+  const Node& tr = g.nodes[static_cast<std::size_t>(ti)];
+  if (tr.op_type != "Transpose" || tr.attrs.get_ints("perm") != std::vector<int64_t>{0, 2, 1, 3, 4}) return std::nullopt;
+  const int rv = tr.inputs[0];
+  const int r1i = g.values[static_cast<std::size_t>(rv)].producer;
+  if (r1i < 0 || !uses.private_to_one(rv)) return std::nullopt;
+  const Node& r1 = g.nodes[static_cast<std::size_t>(r1i)];
+  if (r1.op_type != "Reshape" || !is_float4d(g, r1.inputs[0])) return std::nullopt;
+  const Shape& x = g.values[static_cast<std::size_t>(r1.inputs[0])].shape;
+  const Shape& five = g.values[static_cast<std::size_t>(rv)].shape;
+  const Shape& y = g.values[static_cast<std::size_t>(r2.outputs[0])].shape;
+  if (five.size() != 5 || five[0] != x[0] || five[1] * five[2] != x[1] || five[3] != x[2] || five[4] != x[3] || y != x)
+    return std::nullopt;
+  Shuffle s{r1.inputs[0], {r1i, ti}, {}};
+  const int64_t groups = five[1], per = five[2];
+  s.table.resize(static_cast<std::size_t>(x[1]));
+  for (int64_t i = 0; i < groups; ++i)
+    for (int64_t j = 0; j < per; ++j) s.table[static_cast<std::size_t>(j * groups + i)] = {0, i * per + j};
+  return s;
+}
+
 // Threads layouts through the steps: a value id names one layout; the other layout is a
 // twin made on first demand by a reorder step.
 class LayoutTracker {
@@ -413,14 +485,14 @@ class LayoutTracker {
   int blocked(int v) {
     if (twin_[static_cast<std::size_t>(v)] >= 0) return twin_[static_cast<std::size_t>(v)];
     const int b = make_twin(v);
-    plan_.steps.push_back({StepKind::to_blocked, {}, "Reorder", {v}, {b}, {}, std::nullopt, "to nChw" + block_tag()});
+    plan_.steps.push_back({StepKind::to_blocked, {}, "Reorder", {v}, {b}, {}, std::nullopt, {}, "to nChw" + block_tag()});
     return b;
   }
   // The plain id of `v`, converting it first if it exists only in blocked layout.
   int plain(int v) {
     if (!plain_ready_[static_cast<std::size_t>(v)]) {
       plan_.steps.push_back(
-          {StepKind::to_plain, {}, "Reorder", {twin_[static_cast<std::size_t>(v)]}, {v}, {}, std::nullopt, "to nchw"});
+          {StepKind::to_plain, {}, "Reorder", {twin_[static_cast<std::size_t>(v)]}, {v}, {}, std::nullopt, {}, "to nchw"});
       plain_ready_[static_cast<std::size_t>(v)] = 1;
     }
     return v;
@@ -470,7 +542,7 @@ class LayoutTracker {
 // Returns whether it emitted a step.
 bool emit_blocked_op(const Graph& g, const Uses& uses, const Node& n, int ni, const jit::HostInfo& host,
                      ExecutionPlan& plan, LayoutTracker& layouts, std::vector<char>& taken) {
-  if (n.outputs.size() != 1 || !is_float4d(g, n.outputs[0])) return false;
+  if (n.outputs.size() != 1) return false;
   int a = n.inputs[0], b = n.inputs.size() == 2 ? n.inputs[1] : -1;
   const bool binary = (n.op_type == "Add" || n.op_type == "Mul") && b >= 0;
   if (!is_float4d(g, a) || (binary && !is_float4d(g, b))) return false;
@@ -481,7 +553,7 @@ bool emit_blocked_op(const Graph& g, const Uses& uses, const Node& n, int ni, co
     std::vector<int> ins;
     for (int v : in) ins.push_back(v >= 0 ? layouts.blocked(v) : -1);
     plan.steps.push_back({kind, std::move(nodes), std::move(op), std::move(ins), {layouts.produce_blocked(out)}, kplan,
-                          std::nullopt, ""});
+                          std::nullopt, {}, ""});
     return true;
   };
   if (auto ps = pool_shape(g, n)) {
@@ -490,6 +562,7 @@ bool emit_blocked_op(const Graph& g, const Uses& uses, const Node& n, int ni, co
       return emit(*p, StepKind::pool, {ni}, n.op_type, {a}, n.outputs[0]);
     return false;
   }
+  if (!is_float4d(g, n.outputs[0])) return false;
   std::vector<int> nodes = {ni};
   std::string op = n.op_type;
   int out = n.outputs[0];
@@ -608,6 +681,24 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
   // Pass 2: emit steps at each group's last node, threading layouts.
   LayoutTracker layouts(g, plan);
   std::vector<char> taken(g.nodes.size(), 0);  // nodes an earlier eltwise step fused
+  // Values written by gather steps: per channel, the {value, channel} it copies.
+  std::map<int, std::vector<std::pair<int, int64_t>>> gathered;
+  // Channel shuffles, by their last node; their first two nodes wait for it.
+  std::vector<std::optional<Shuffle>> shuffles(g.nodes.size());
+  for (std::size_t i = 0; i < g.nodes.size() && jit_on; ++i)
+    if (group_of[i] < 0)
+      if (auto sh = channel_shuffle(g, uses, static_cast<int>(i))) {
+        for (int m : sh->nodes) taken[static_cast<std::size_t>(m)] = 1;
+        shuffles[i] = std::move(sh);
+      }
+  auto emit_reference = [&](int ni) {
+    const Node& n = g.nodes[static_cast<std::size_t>(ni)];
+    PlannedStep s{StepKind::reference, {ni}, n.op_type, {}, n.outputs, {}, std::nullopt, {}, ""};
+    for (int v : n.inputs) s.inputs.push_back(v >= 0 ? layouts.plain(v) : v);
+    s.reason = why_reference[static_cast<std::size_t>(ni)].empty() ? "no JIT kernel for " + n.op_type + " yet"
+                                                                    : why_reference[static_cast<std::size_t>(ni)];
+    plan.steps.push_back(std::move(s));
+  };
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     if (taken[i]) continue;
@@ -624,7 +715,7 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
                                                         std::get<jit::DepthwisePlan>(d.plan),
                                                         std::get<jit::PointwisePlan>(p.plan), host, options.threads,
                                                         limits.smallest_tiles);
-        PlannedStep s{StepKind::ir_block, {}, (e ? e->op + "+" : "") + d.op + "+" + p.op, {}, {}, {}, b, ""};
+        PlannedStep s{StepKind::ir_block, {}, (e ? e->op + "+" : "") + d.op + "+" + p.op, {}, {}, {}, b, {}, ""};
         for (const ConvGroup* c : {e, &d, &p})
           if (c) s.nodes.insert(s.nodes.end(), c->nodes.begin(), c->nodes.end());
         std::sort(s.nodes.begin(), s.nodes.end());
@@ -653,26 +744,63 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
       if (src < 0) src = layouts.blocked(grp.src);
       const int res = grp.residual >= 0 ? layouts.blocked(grp.residual) : -1;
       const int dst = layouts.produce_blocked(grp.out);
-      plan.steps.push_back({StepKind::conv, grp.nodes, grp.op, {src, grp.weights, grp.bias, res}, {dst}, kplan, std::nullopt, ""});
+      plan.steps.push_back({StepKind::conv, grp.nodes, grp.op, {src, grp.weights, grp.bias, res}, {dst}, kplan, std::nullopt, {}, ""});
       continue;
+    }
+    if (jit_on && (n.domain.empty() || n.domain == "ai.onnx")) {
+      // Channel data movement stays blocked when some input already is.
+      std::vector<int> ins = n.inputs;
+      std::vector<int> fused = {static_cast<int>(i)};
+      std::optional<ChannelTable> table;
+      if (const auto& sh = shuffles[i]) {
+        table = sh->table;
+        ins = {sh->x};
+        fused.insert(fused.begin(), sh->nodes.begin(), sh->nodes.end());
+      } else {
+        table = channel_table(g, n);
+        if (n.op_type == "Slice") ins.resize(1);
+      }
+      if (table && std::any_of(ins.begin(), ins.end(), [&](int v) { return layouts.has_blocked(v); })) {
+        PlannedStep s{StepKind::gather, fused, n.op_type == "Reshape" ? "ChannelShuffle" : n.op_type, {}, {}, {},
+                      std::nullopt, {}, ""};
+        // A gather of gathered values reads their sources directly (Concat -> shuffle ->
+        // Slice is one copy); a gather nobody reads then is dropped at the end.
+        for (const auto& [k, ch] : *table) {
+          const int v = layouts.blocked(ins[static_cast<std::size_t>(k)]);
+          const auto def = gathered.find(v);
+          const auto [src, src_ch] = def == gathered.end() ? std::pair<int, int64_t>{v, ch}
+                                                           : def->second[static_cast<std::size_t>(ch)];
+          auto at = std::find(s.inputs.begin(), s.inputs.end(), src);
+          if (at == s.inputs.end()) at = s.inputs.insert(s.inputs.end(), src);
+          s.channels.push_back({static_cast<int>(at - s.inputs.begin()), src_ch});
+        }
+        s.outputs = {layouts.produce_blocked(n.outputs[0])};
+        auto& def = gathered[s.outputs[0]];
+        for (const auto& [k, ch] : s.channels) def.push_back({s.inputs[static_cast<std::size_t>(k)], ch});
+        plan.steps.push_back(std::move(s));
+        continue;
+      }
+      if (const auto& sh = shuffles[i])  // not gathered after all: its first nodes run here
+        for (int m : sh->nodes) emit_reference(m);
     }
     if (jit_on && !n.inputs.empty() && n.inputs[0] >= 0 && (n.domain.empty() || n.domain == "ai.onnx")) {
       if (emit_blocked_op(g, uses, n, static_cast<int>(i), host, plan, layouts, taken)) continue;
     }
-    if (jit_on && concat_of_blocks(g, n, plan.block_size) &&
-        std::any_of(n.inputs.begin(), n.inputs.end(), [&](int v) { return layouts.has_blocked(v); })) {
-      PlannedStep s{StepKind::concat, {static_cast<int>(i)}, n.op_type, {}, {}, {}, std::nullopt, ""};
-      for (int v : n.inputs) s.inputs.push_back(layouts.blocked(v));
-      s.outputs = {layouts.produce_blocked(n.outputs[0])};
-      plan.steps.push_back(std::move(s));
-      continue;
-    }
-    PlannedStep s{StepKind::reference, {static_cast<int>(i)}, n.op_type, {}, n.outputs, {}, std::nullopt, ""};
-    for (int v : n.inputs) s.inputs.push_back(v >= 0 ? layouts.plain(v) : v);
-    s.reason = why_reference[i].empty() ? "no JIT kernel for " + n.op_type + " yet" : why_reference[i];
-    plan.steps.push_back(std::move(s));
+    emit_reference(static_cast<int>(i));
   }
   for (int v : g.outputs) layouts.plain(v);
+
+  // Gathers whose output no later step reads (their readers gathered from their sources).
+  std::vector<char> read(g.values.size() + plan.added_values.size(), 0);
+  for (std::size_t k = plan.steps.size(); k-- > 0;) {
+    PlannedStep& st = plan.steps[k];
+    if (st.kind == StepKind::gather && !read[static_cast<std::size_t>(st.outputs[0])]) {
+      plan.steps.erase(plan.steps.begin() + static_cast<std::ptrdiff_t>(k));
+      continue;
+    }
+    for (int v : st.inputs)
+      if (v >= 0) read[static_cast<std::size_t>(v)] = 1;
+  }
   return plan;
 }
 

@@ -15,6 +15,9 @@
 //    Add/Mul (with a following activation fused) and the squeeze-excitation scale
 //    x * s[N,C,1,1] run the pool / eltwise families on blocked tensors, when their input
 //    already exists in blocked layout (no reorder just to use them).
+//  - Channel data movement between blocked tensors — Concat over channels, Slice of
+//    channels, and the channel shuffle Reshape [N,g,C/g,H,W] -> Transpose(0,2,1,3,4) ->
+//    Reshape [N,C,H,W] — is one gather step (an index remap), not a reorder and a copy.
 //  - Layouts: a JIT step reads and writes channel-blocked tensors (nChw16c on AVX-512,
 //    nChw8c on AVX2); a reference op reads and writes plain ONNX layout. Where the two
 //    meet, a reorder step converts; each value is converted at most once per direction.
@@ -48,9 +51,10 @@ enum class StepKind {
   to_blocked,  // reorder plain -> blocked
   to_plain,    // reorder blocked -> plain
   conv,        // a JIT convolution family, fused activation / residual
-  concat,      // Concat over channels of blocked tensors: whole blocks copied
   pool,        // a JIT pooling kernel on blocked tensors: {src}, {dst}
   eltwise,     // a JIT elementwise kernel on blocked tensors: {a, b or -1}, {dst}
+  gather,      // channels copied from blocked inputs by a table (`channels`): Concat of
+               // any widths, Slice of channels, ShuffleNet's Reshape-Transpose-Reshape
   ir_block,    // inverted residual: pointwise expand -> depthwise -> pointwise project
                // [+ add], tile by tile over output rows (see InvertedResidualPlan)
 };
@@ -101,6 +105,8 @@ struct PlannedStep {
   // residual or -1}, {dst, buffers}: `buffers` is a value holding every thread's tile buffers.
   KernelPlan plan;
   std::optional<InvertedResidualPlan> block;  // ir_block only
+  // gather only: per output channel, {input index, channel of that input}.
+  std::vector<std::pair<int, int64_t>> channels;
   std::string reason;  // why this is not a JIT step, or what was not fused
 };
 

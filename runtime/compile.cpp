@@ -295,25 +295,6 @@ void compile_steps(ModelImpl& m) {
           };
         break;
       }
-      case graph::StepKind::concat: {
-        // Per image, each input's blocks one after another.
-        std::vector<int64_t> in_floats;
-        for (int v : s.inputs) in_floats.push_back(stored_image_floats(m, v));
-        const int64_t out_floats = stored_image_floats(m, s.outputs[0]);
-        const int64_t batch = g.values[static_cast<std::size_t>(s.outputs[0])].shape[0];
-        s.kernel = "copy_concat_nChw" + std::to_string(m.block[static_cast<std::size_t>(s.outputs[0])]) + "c";
-        s.run = [in_floats, out_floats, batch](const ops::ComputeContext& c) {
-          float* dst = c.outputs[0]->data<float>();
-          for (int64_t n = 0; n < batch; ++n) {
-            float* d = dst + n * out_floats;
-            for (std::size_t k = 0; k < in_floats.size(); ++k) {
-              std::memcpy(d, c.inputs[k]->data<float>() + n * in_floats[k], static_cast<std::size_t>(in_floats[k]) * 4);
-              d += in_floats[k];
-            }
-          }
-        };
-        break;
-      }
       case graph::StepKind::ir_block: {
         auto runner = std::make_shared<const InvertedResidualRunner>(g, s, m.host);
         s.kernel = runner->name();
@@ -330,6 +311,55 @@ void compile_steps(ModelImpl& m) {
                         c.inputs[7] ? c.inputs[7]->data<float>() : nullptr, buffers,
                         buffers + runner->expanded_floats(), begin, end);
           });
+        };
+        break;
+      }
+      case graph::StepKind::gather: {
+        // Output block by output block: a block whose lanes come from one input block in
+        // order is one copy of the plane; any other is copied lane by lane.
+        const int block = m.block[static_cast<std::size_t>(s.outputs[0])];
+        const graph::Value& out = g.values[static_cast<std::size_t>(s.outputs[0])];
+        const Nchw d = nchw_of(out);
+        struct Source {
+          int input = 0;
+          int64_t floats = 0;  // one image of that input
+        };
+        std::vector<Source> sources;
+        for (int v : s.inputs) sources.push_back({0, stored_image_floats(m, v)});
+        const int64_t out_blocks = jit::div_up(d.c, block), out_image = stored_image_floats(m, s.outputs[0]);
+        std::vector<std::pair<int, int64_t>> table = s.channels;
+        s.kernel = "gather_nChw" + std::to_string(block) + "c";
+        if (pool && pool->threads() > 1) s.split = "blocks/" + std::to_string(std::min<int64_t>(out_blocks, pool->threads()));
+        s.run = [table, sources, d, block, out_blocks, out_image, pool](const ops::ComputeContext& c) {
+          const int64_t plane = d.plane;
+          for (int64_t n = 0; n < d.n; ++n)
+            parallel(pool, out_blocks, [&](int64_t begin, int64_t end, int) {
+              for (int64_t ob = begin; ob < end; ++ob) {
+                float* dst = c.outputs[0]->data<float>() + n * out_image + ob * plane * block;
+                const int64_t first = ob * block, lanes = std::min<int64_t>(block, d.c - first);
+                const auto [k0, c0] = table[static_cast<std::size_t>(first)];
+                bool whole = lanes == block && c0 % block == 0;
+                for (int64_t l = 1; whole && l < lanes; ++l)
+                  whole = table[static_cast<std::size_t>(first + l)] == std::pair<int, int64_t>{k0, c0 + l};
+                if (whole) {
+                  const float* src = c.inputs[static_cast<std::size_t>(k0)]->data<float>() +
+                                     n * sources[static_cast<std::size_t>(k0)].floats + c0 / block * plane * block;
+                  std::memcpy(dst, src, static_cast<std::size_t>(plane * block) * sizeof(float));
+                  continue;
+                }
+                for (int64_t l = 0; l < block; ++l) {
+                  if (l >= lanes) {
+                    for (int64_t p = 0; p < plane; ++p) dst[p * block + l] = 0.f;
+                    continue;
+                  }
+                  const auto [k, ch] = table[static_cast<std::size_t>(first + l)];
+                  const float* src = c.inputs[static_cast<std::size_t>(k)]->data<float>() +
+                                     n * sources[static_cast<std::size_t>(k)].floats + ch / block * plane * block +
+                                     ch % block;
+                  for (int64_t p = 0; p < plane; ++p) dst[p * block + l] = src[p * block];
+                }
+              }
+            });
         };
         break;
       }
