@@ -468,6 +468,62 @@ std::optional<Shuffle> channel_shuffle(const Graph& g, const Uses& uses, int ri)
   return s;
 }
 
+// Gemm with constant weights (Linear: transB = 1, alpha = beta = 1, bias [N] or [1,N])
+// as a pointwise convolution of M 1x1 images: [M,K] rows are K-channel pixels, which
+// is the blocked layout of a plane of one pixel. A following activation is fused.
+std::variant<ConvGroup, std::string> plan_gemm_group(const Graph& g, const Uses& uses, int ni,
+                                                     const std::vector<int>& group_of, const jit::HostInfo& host,
+                                                     int block) {
+  const Node& n = g.nodes[static_cast<std::size_t>(ni)];
+  if (n.inputs.size() < 2 || n.outputs.size() != 1) return std::string("not a Gemm of two inputs");
+  auto is_float2d = [&](int v) {
+    const Value& val = g.values[static_cast<std::size_t>(v)];
+    return val.dtype == DType::Float32 && val.shape_known && val.shape.size() == 2;
+  };
+  if (!is_float2d(n.inputs[0]) || !is_float2d(n.outputs[0])) return std::string("not a 2-D float Gemm");
+  if (!g.is_constant(n.inputs[1]) || !is_float2d(n.inputs[1])) return std::string("weights are not constant");
+  if (n.attrs.get_int("transA", 0) != 0 || n.attrs.get_int("transB", 0) != 1 || n.attrs.get_float("alpha", 1.f) != 1.f ||
+      n.attrs.get_float("beta", 1.f) != 1.f)
+    return std::string("only transB=1, alpha=beta=1 Gemms (Linear layers) have a JIT kernel");
+  const Shape& a = g.values[static_cast<std::size_t>(n.inputs[0])].shape;
+  const Shape& w = g.values[static_cast<std::size_t>(n.inputs[1])].shape;
+  const int bias = n.inputs.size() > 2 ? n.inputs[2] : -1;
+  if (bias >= 0) {
+    const Value& b = g.values[static_cast<std::size_t>(bias)];
+    if (!g.is_constant(bias) || b.dtype != DType::Float32 || shape_numel(b.shape) != w[0] ||
+        (b.shape.size() == 2 && b.shape[0] != 1))
+      return std::string("bias is not a constant [N] vector");
+  }
+  if (a[0] > 1 && a[1] % block != 0) return std::string("rows of K not a multiple of the channel block");
+  ConvGroup group;
+  group.nodes = {ni};
+  group.src = n.inputs[0];
+  group.weights = n.inputs[1];
+  group.bias = bias;
+  group.op = "Gemm";
+  group.out = n.outputs[0];
+  jit::Activation act;
+  if (auto f = fused_activation(g, uses, group.out)) {
+    bool free = true;
+    for (int m : f->nodes) free = free && group_of[static_cast<std::size_t>(m)] < 0;
+    if (free) {
+      act = f->act;
+      for (int m : f->nodes) {
+        group.nodes.push_back(m);
+        group.op += "+" + g.nodes[static_cast<std::size_t>(m)].op_type;
+      }
+      group.out = f->out;
+    }
+  }
+  auto planned = jit::plan_pointwise({.batch = a[0], .in_channels = a[1], .out_channels = w[0], .height = 1,
+                                      .width = 1, .has_bias = bias >= 0, .activation = act},
+                                     host);
+  if (auto* why = std::get_if<std::string>(&planned)) return *why;
+  group.plan = std::get<jit::PointwisePlan>(planned);
+  if (plan_block(group.plan) != block) return std::string("its kernel uses another channel block than the model");
+  return group;
+}
+
 // Threads layouts through the steps: a value id names one layout; the other layout is a
 // twin made on first demand by a reorder step.
 class LayoutTracker {
@@ -628,12 +684,13 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     if (group_of[i] >= 0) continue;
     const Node& n = g.nodes[i];
-    if (n.op_type != "Conv" || !(n.domain.empty() || n.domain == "ai.onnx")) continue;
+    if ((n.op_type != "Conv" && n.op_type != "Gemm") || !(n.domain.empty() || n.domain == "ai.onnx")) continue;
     if (!jit_on) {
       why_reference[i] = options.isa == "reference" ? "isa=reference" : "the host has no AVX2";
       continue;
     }
-    auto planned = plan_conv_group(g, uses, static_cast<int>(i), group_of, host, plan.block_size);
+    auto planned = n.op_type == "Conv" ? plan_conv_group(g, uses, static_cast<int>(i), group_of, host, plan.block_size)
+                                       : plan_gemm_group(g, uses, static_cast<int>(i), group_of, host, plan.block_size);
     if (const std::string* why = std::get_if<std::string>(&planned)) {
       why_reference[i] = *why;
       continue;
