@@ -20,6 +20,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+
+#include <sys/mman.h>
 #include <utility>
 
 namespace nnjit::jit {
@@ -82,13 +84,20 @@ template <class T>
 class AlignedBuffer {
  public:
   static constexpr std::size_t kAlignment = 64;
+  static constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
   AlignedBuffer() = default;
   explicit AlignedBuffer(int64_t count) : size_(count > 0 ? static_cast<std::size_t>(count) : 0) {
     if (size_ == 0) return;
-    const std::size_t bytes = (size_ * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
-    data_ = static_cast<T*>(std::aligned_alloc(kAlignment, bytes));
+    // Buffers of 2 MiB and more (the packed weights of big layers) ask for transparent
+    // huge pages: filling them then faults once per 2 MiB, not once per 4 KiB, which is
+    // a third of a ResNet-50 load otherwise.
+    const bool huge = size_ * sizeof(T) >= kHugePage;
+    const std::size_t align = huge ? kHugePage : kAlignment;
+    const std::size_t bytes = (size_ * sizeof(T) + align - 1) / align * align;
+    data_ = static_cast<T*>(std::aligned_alloc(align, bytes));
     if (data_ == nullptr) throw std::bad_alloc();
+    if (huge) ::madvise(data_, bytes, MADV_HUGEPAGE);  // advice: failing is harmless
     std::memset(static_cast<void*>(data_), 0, bytes);
   }
   AlignedBuffer(AlignedBuffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}

@@ -153,17 +153,16 @@ DenseWeights pack_dense_weights(const DensePlan& plan, const float* weights, con
     const int kb = t < plan.main_tiles ? plan.main.oc_blocks : plan.tail.oc_blocks;
     const int64_t first_oc = t * plan.main.oc_blocks * B;
     float* dst = w.weights.data() + first_oc * k * k * plan.in_blocks * B;
-    for (int64_t kh = 0; kh < k; ++kh)
-      for (int64_t cb = 0; cb < plan.in_blocks; ++cb)
-        for (int64_t kw = 0; kw < k; ++kw)
-          for (int64_t ci = 0; ci < B; ++ci) {
-            const int64_t c = cb * B + ci;
-            float* row = dst + (((kh * plan.in_blocks + cb) * k + kw) * B + ci) * kb * B;
-            for (int64_t j = 0; j < kb * B; ++j) {
-              const int64_t oc = first_oc + j;
-              row[j] = oc < K && c < C ? weights[((oc * C + c) * k + kh) * k + kw] : 0.f;
-            }
-          }
+    // Output channel by output channel, reading its k*k*C weights in order (the buffer
+    // is zero already: padding channels are skipped).
+    for (int64_t j = 0; j < kb * B && first_oc + j < K; ++j)
+      for (int64_t c = 0; c < C; ++c) {
+        const float* from = weights + ((first_oc + j) * C + c) * k * k;
+        const int64_t cb = c / B, ci = c % B;
+        for (int64_t kh = 0; kh < k; ++kh)
+          for (int64_t kw = 0; kw < k; ++kw)
+            dst[((((kh * plan.in_blocks + cb) * k + kw) * B + ci) * kb * B) + j] = from[kh * k + kw];
+      }
   }
   if (bias != nullptr)
     for (int64_t oc = 0; oc < K; ++oc) w.bias[static_cast<std::size_t>(oc)] = bias[oc];

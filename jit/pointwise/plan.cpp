@@ -257,10 +257,13 @@ PointwiseWeights pack_pointwise_weights(const PointwisePlan& plan, const float* 
     const int kb = t < plan.main_tiles ? plan.main.oc_blocks : plan.tail.oc_blocks;
     const int64_t first_oc = t * plan.main.oc_blocks * B;
     float* dst = w.weights.data() + first_oc * C;
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t j = 0; j < kb * B; ++j) {
-        const int64_t oc = first_oc + j;
-        dst[c * kb * B + j] = oc < K ? weights[oc * C + c] : 0.f;
+    // In runs of input channels, so both the rows read and the rows written stay in L1
+    // (the buffer is zero already: output channels past K are skipped).
+    constexpr int64_t kRun = 64;
+    for (int64_t c0 = 0; c0 < C; c0 += kRun)
+      for (int64_t j = 0; j < kb * B && first_oc + j < K; ++j) {
+        const float* from = weights + (first_oc + j) * C;
+        for (int64_t c = c0; c < std::min(C, c0 + kRun); ++c) dst[c * kb * B + j] = from[c];
       }
   }
   if (bias != nullptr)
