@@ -1,0 +1,67 @@
+// ThreadPool: every index exactly once in contiguous ordered ranges, exceptions reach the
+// caller, many calls in a row, and callers from several threads take turns.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "runtime/thread_pool.hpp"
+
+using nnjit::runtime::ThreadPool;
+
+TEST_SUITE("runtime") {
+  TEST_CASE("thread pool: each index once, in the documented contiguous split") {
+    for (int threads : {1, 2, 3, 4})
+      for (int64_t n : {0, 1, 2, 3, 7, 1000}) {
+        ThreadPool pool(threads);
+        std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+        std::vector<std::pair<int64_t, int64_t>> ranges(static_cast<std::size_t>(threads), {-1, -1});
+        pool.parallel_for(n, [&](int64_t begin, int64_t end, int worker) {
+          REQUIRE(worker >= 0);
+          REQUIRE(worker < threads);
+          ranges[static_cast<std::size_t>(worker)] = {begin, end};
+          for (int64_t i = begin; i < end; ++i) hits[static_cast<std::size_t>(i)]++;
+        });
+        for (int64_t i = 0; i < n; ++i) CHECK_MESSAGE(hits[static_cast<std::size_t>(i)] == 1, "index " << i);
+        for (int w = 0; w < threads; ++w) {
+          const int64_t begin = n * w / threads, end = n * (w + 1) / threads;
+          if (begin < end) CHECK(ranges[static_cast<std::size_t>(w)] == std::pair<int64_t, int64_t>{begin, end});
+          else CHECK(ranges[static_cast<std::size_t>(w)].first == -1);  // empty ranges are not called
+        }
+      }
+  }
+
+  TEST_CASE("thread pool: the first exception reaches the caller, and the pool still works") {
+    ThreadPool pool(3);
+    CHECK_THROWS_AS(pool.parallel_for(9, [](int64_t, int64_t, int worker) {
+      if (worker == 2) throw std::runtime_error("worker 2 failed");
+    }), std::runtime_error);
+    std::atomic<int64_t> sum{0};
+    pool.parallel_for(100, [&](int64_t b, int64_t e, int) {
+      for (int64_t i = b; i < e; ++i) sum += i;
+    });
+    CHECK(sum == 4950);
+  }
+
+  TEST_CASE("thread pool: 10000 calls in a row, and two calling threads taking turns") {
+    ThreadPool pool(2);
+    std::atomic<int64_t> count{0};
+    for (int k = 0; k < 10000; ++k) pool.parallel_for(4, [&](int64_t b, int64_t e, int) { count += e - b; });
+    CHECK(count == 40000);
+    count = 0;
+    std::vector<std::thread> callers;
+    for (int t = 0; t < 2; ++t)
+      callers.emplace_back([&] {
+        for (int k = 0; k < 2000; ++k) pool.parallel_for(8, [&](int64_t b, int64_t e, int) { count += e - b; });
+      });
+    for (std::thread& t : callers) t.join();
+    CHECK(count == 2 * 2000 * 8);
+  }
+
+  TEST_CASE("thread pool: bad thread counts are refused") {
+    CHECK_THROWS_AS(ThreadPool(0), std::invalid_argument);
+    CHECK_THROWS_AS(ThreadPool(100000), std::invalid_argument);
+  }
+}
