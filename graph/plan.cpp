@@ -400,9 +400,19 @@ using ChannelTable = std::vector<std::pair<int, int64_t>>;
 
 // Concat over channels (any widths) or a Slice of channels (step 1) as a channel table.
 std::optional<ChannelTable> channel_table(const Graph& g, const Node& n) {
-  if (n.outputs.size() != 1 || !is_float4d(g, n.outputs[0])) return std::nullopt;
-  const Shape& out = g.values[static_cast<std::size_t>(n.outputs[0])].shape;
+  if (n.outputs.size() != 1 || n.inputs.empty() || n.inputs[0] < 0) return std::nullopt;
+  const Value& ov = g.values[static_cast<std::size_t>(n.outputs[0])];
   ChannelTable t;
+  // Flatten / Reshape of [N,C,1,1] to [N,C] (a classifier's input): the same blocks.
+  if ((n.op_type == "Flatten" || n.op_type == "Reshape") && is_float4d(g, n.inputs[0]) && ov.shape_known &&
+      ov.dtype == DType::Float32 && ov.shape.size() == 2) {
+    const Shape& in = g.values[static_cast<std::size_t>(n.inputs[0])].shape;
+    if (in[2] != 1 || in[3] != 1 || ov.shape[0] != in[0] || ov.shape[1] != in[1]) return std::nullopt;
+    for (int64_t c = 0; c < in[1]; ++c) t.push_back({0, c});
+    return t;
+  }
+  if (!is_float4d(g, n.outputs[0])) return std::nullopt;
+  const Shape& out = ov.shape;
   if (n.op_type == "Concat") {
     const int64_t axis = n.attrs.get_int("axis", 1);
     if (axis != 1 && axis != -3) return std::nullopt;
@@ -815,7 +825,7 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
         fused.insert(fused.begin(), sh->nodes.begin(), sh->nodes.end());
       } else {
         table = channel_table(g, n);
-        if (n.op_type == "Slice") ins.resize(1);
+        if (n.op_type == "Slice" || n.op_type == "Reshape") ins.resize(1);
       }
       if (table && std::any_of(ins.begin(), ins.end(), [&](int v) { return layouts.has_blocked(v); })) {
         PlannedStep s{StepKind::gather, fused, n.op_type == "Reshape" ? "ChannelShuffle" : n.op_type, {}, {}, {},
