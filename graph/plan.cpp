@@ -24,6 +24,7 @@ const char* step_kind_name(StepKind kind) {
     case StepKind::pool: return "pool";
     case StepKind::eltwise: return "eltwise";
     case StepKind::gather: return "gather";
+    case StepKind::se_block: return "se_block";
   }
   return "?";
 }
@@ -551,14 +552,14 @@ class LayoutTracker {
   int blocked(int v) {
     if (twin_[static_cast<std::size_t>(v)] >= 0) return twin_[static_cast<std::size_t>(v)];
     const int b = make_twin(v);
-    plan_.steps.push_back({StepKind::to_blocked, {}, "Reorder", {v}, {b}, {}, std::nullopt, {}, "to nChw" + block_tag()});
+    plan_.steps.push_back({StepKind::to_blocked, {}, "Reorder", {v}, {b}, {}, std::nullopt, std::nullopt, {}, "to nChw" + block_tag()});
     return b;
   }
   // The plain id of `v`, converting it first if it exists only in blocked layout.
   int plain(int v) {
     if (!plain_ready_[static_cast<std::size_t>(v)]) {
       plan_.steps.push_back(
-          {StepKind::to_plain, {}, "Reorder", {twin_[static_cast<std::size_t>(v)]}, {v}, {}, std::nullopt, {}, "to nchw"});
+          {StepKind::to_plain, {}, "Reorder", {twin_[static_cast<std::size_t>(v)]}, {v}, {}, std::nullopt, std::nullopt, {}, "to nchw"});
       plain_ready_[static_cast<std::size_t>(v)] = 1;
     }
     return v;
@@ -619,7 +620,7 @@ bool emit_blocked_op(const Graph& g, const Uses& uses, const Node& n, int ni, co
     std::vector<int> ins;
     for (int v : in) ins.push_back(v >= 0 ? layouts.blocked(v) : -1);
     plan.steps.push_back({kind, std::move(nodes), std::move(op), std::move(ins), {layouts.produce_blocked(out)}, kplan,
-                          std::nullopt, {}, ""});
+                          std::nullopt, std::nullopt, {}, ""});
     return true;
   };
   if (auto ps = pool_shape(g, n)) {
@@ -745,6 +746,57 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
     chains.push_back({ei, di, static_cast<int>(pi)});
   }
 
+  // Pass 1c: squeeze-excitation blocks, anchored at their Mul.
+  struct SeBlock {
+    int x = -1, pool_node = -1, reduce = -1, expand = -1;  // reduce / expand: group indices
+    SqueezeExcitePlan plan;
+  };
+  std::vector<std::optional<SeBlock>> se_at(g.nodes.size());
+  std::vector<char> in_se(groups.size(), 0);
+  auto small_pointwise = [&](int gi) -> const jit::PointwisePlan* {
+    if (gi < 0 || chain_of[static_cast<std::size_t>(gi)] >= 0 || in_se[static_cast<std::size_t>(gi)]) return nullptr;
+    const ConvGroup& c = groups[static_cast<std::size_t>(gi)];
+    const auto* p = std::get_if<jit::PointwisePlan>(&c.plan);
+    if (!p || c.residual >= 0 || p->shape.height != 1 || p->shape.width != 1 || !uses.private_to_one(c.out))
+      return nullptr;
+    return p;
+  };
+  for (std::size_t i = 0; i < g.nodes.size() && jit_on; ++i) {
+    const Node& n = g.nodes[i];
+    if (n.op_type != "Mul" || n.inputs.size() != 2 || n.outputs.size() != 1 || group_of[i] >= 0) continue;
+    for (int k = 0; k < 2; ++k) {
+      const int x = n.inputs[static_cast<std::size_t>(k)], gate = n.inputs[static_cast<std::size_t>(1 - k)];
+      if (!is_float4d(g, x) || !is_float4d(g, n.outputs[0])) continue;
+      const int ei = group_writing(gate);
+      const jit::PointwisePlan* ep = small_pointwise(ei);
+      if (!ep) continue;
+      const int ri = group_writing(groups[static_cast<std::size_t>(ei)].src);
+      const jit::PointwisePlan* rp = small_pointwise(ri);
+      if (!rp) continue;
+      const int pooled = groups[static_cast<std::size_t>(ri)].src;
+      const int pi = g.values[static_cast<std::size_t>(pooled)].producer;
+      if (pi < 0 || group_of[static_cast<std::size_t>(pi)] >= 0 || !uses.private_to_one(pooled)) continue;
+      const Node& pn = g.nodes[static_cast<std::size_t>(pi)];
+      if (pn.op_type != "GlobalAveragePool" || pn.inputs[0] != x) continue;
+      const int xp = g.values[static_cast<std::size_t>(x)].producer;
+      if (xp < 0 || group_of[static_cast<std::size_t>(xp)] < 0) continue;  // x must be blocked already
+      const Shape& xs = g.values[static_cast<std::size_t>(x)].shape;
+      if (g.values[static_cast<std::size_t>(n.outputs[0])].shape != xs) continue;
+      auto pool = jit::plan_pool({.batch = xs[0], .channels = xs[1], .height = xs[2], .width = xs[3],
+                                  .kind = jit::PoolKind::global_avg},
+                                 host);
+      auto scale = jit::plan_eltwise({.batch = xs[0], .channels = xs[1], .plane = xs[2] * xs[3],
+                                      .op = jit::EltwiseOp::scale_channels},
+                                     host);
+      auto* pp = std::get_if<jit::PoolPlan>(&pool);
+      auto* sp = std::get_if<jit::EltwisePlan>(&scale);
+      if (!pp || !sp || pp->block != plan.block_size || sp->block != plan.block_size) continue;
+      in_se[static_cast<std::size_t>(ri)] = in_se[static_cast<std::size_t>(ei)] = 1;
+      se_at[i] = SeBlock{x, pi, ri, ei, {*pp, *rp, *ep, *sp}};
+      break;
+    }
+  }
+
   // Pass 2: emit steps at each group's last node, threading layouts.
   LayoutTracker layouts(g, plan);
   std::vector<char> taken(g.nodes.size(), 0);  // nodes an earlier eltwise step fused
@@ -760,15 +812,34 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
       }
   auto emit_reference = [&](int ni) {
     const Node& n = g.nodes[static_cast<std::size_t>(ni)];
-    PlannedStep s{StepKind::reference, {ni}, n.op_type, {}, n.outputs, {}, std::nullopt, {}, ""};
+    PlannedStep s{StepKind::reference, {ni}, n.op_type, {}, n.outputs, {}, std::nullopt, std::nullopt, {}, ""};
     for (int v : n.inputs) s.inputs.push_back(v >= 0 ? layouts.plain(v) : v);
     s.reason = why_reference[static_cast<std::size_t>(ni)].empty() ? "no JIT kernel for " + n.op_type + " yet"
                                                                     : why_reference[static_cast<std::size_t>(ni)];
     plan.steps.push_back(std::move(s));
   };
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    if (se_at[i]) taken[static_cast<std::size_t>(se_at[i]->pool_node)] = 1;
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
     if (taken[i]) continue;
+    if (group_of[i] >= 0 && in_se[static_cast<std::size_t>(group_of[i])]) continue;  // runs in its SE step
+    if (const auto& se = se_at[i]) {
+      const ConvGroup& r = groups[static_cast<std::size_t>(se->reduce)];
+      const ConvGroup& e = groups[static_cast<std::size_t>(se->expand)];
+      PlannedStep s{StepKind::se_block, {se->pool_node}, "SE[GlobalAveragePool+" + r.op + "+" + e.op + "+Mul]", {}, {},
+                    {}, std::nullopt, se->plan, {}, ""};
+      for (const ConvGroup* c : {&r, &e}) s.nodes.insert(s.nodes.end(), c->nodes.begin(), c->nodes.end());
+      s.nodes.push_back(static_cast<int>(i));
+      std::sort(s.nodes.begin(), s.nodes.end());
+      s.inputs = {layouts.blocked(se->x), r.weights, r.bias, e.weights, e.bias};
+      const int dst = layouts.produce_blocked(n.outputs[0]);
+      const int buffers = layouts.scratch(g.values[static_cast<std::size_t>(n.outputs[0])].name + "@se",
+                                          2 * se->plan.pooled_floats() + se->plan.reduced_floats());
+      s.outputs = {dst, buffers};
+      plan.steps.push_back(std::move(s));
+      continue;
+    }
     if (group_of[i] >= 0) {
       const ConvGroup& grp = groups[static_cast<std::size_t>(group_of[i])];
       if (grp.nodes.back() != static_cast<int>(i)) continue;
@@ -782,7 +853,7 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
                                                         std::get<jit::DepthwisePlan>(d.plan),
                                                         std::get<jit::PointwisePlan>(p.plan), host, options.threads,
                                                         limits.smallest_tiles);
-        PlannedStep s{StepKind::ir_block, {}, (e ? e->op + "+" : "") + d.op + "+" + p.op, {}, {}, {}, b, {}, ""};
+        PlannedStep s{StepKind::ir_block, {}, (e ? e->op + "+" : "") + d.op + "+" + p.op, {}, {}, {}, b, std::nullopt, {}, ""};
         for (const ConvGroup* c : {e, &d, &p})
           if (c) s.nodes.insert(s.nodes.end(), c->nodes.begin(), c->nodes.end());
         std::sort(s.nodes.begin(), s.nodes.end());
@@ -811,7 +882,7 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
       if (src < 0) src = layouts.blocked(grp.src);
       const int res = grp.residual >= 0 ? layouts.blocked(grp.residual) : -1;
       const int dst = layouts.produce_blocked(grp.out);
-      plan.steps.push_back({StepKind::conv, grp.nodes, grp.op, {src, grp.weights, grp.bias, res}, {dst}, kplan, std::nullopt, {}, ""});
+      plan.steps.push_back({StepKind::conv, grp.nodes, grp.op, {src, grp.weights, grp.bias, res}, {dst}, kplan, std::nullopt, std::nullopt, {}, ""});
       continue;
     }
     if (jit_on && (n.domain.empty() || n.domain == "ai.onnx")) {
@@ -829,7 +900,7 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
       }
       if (table && std::any_of(ins.begin(), ins.end(), [&](int v) { return layouts.has_blocked(v); })) {
         PlannedStep s{StepKind::gather, fused, n.op_type == "Reshape" ? "ChannelShuffle" : n.op_type, {}, {}, {},
-                      std::nullopt, {}, ""};
+                      std::nullopt, std::nullopt, {}, ""};
         // A gather of gathered values reads their sources directly (Concat -> shuffle ->
         // Slice is one copy); a gather nobody reads then is dropped at the end.
         for (const auto& [k, ch] : *table) {

@@ -15,6 +15,8 @@
 //    Add/Mul (with a following activation fused) and the squeeze-excitation scale
 //    x * s[N,C,1,1] run the pool / eltwise families on blocked tensors, when their input
 //    already exists in blocked layout (no reorder just to use them).
+//  - Squeeze-excitation (GlobalAveragePool -> 1x1 conv + act -> 1x1 conv + Sigmoid or
+//    HardSigmoid -> Mul) is one se_block step.
 //  - Channel data movement between blocked tensors — Concat over channels, Slice of
 //    channels, and the channel shuffle Reshape [N,g,C/g,H,W] -> Transpose(0,2,1,3,4) ->
 //    Reshape [N,C,H,W] — is one gather step (an index remap), not a reorder and a copy.
@@ -53,6 +55,8 @@ enum class StepKind {
   conv,        // a JIT convolution family, fused activation / residual
   pool,        // a JIT pooling kernel on blocked tensors: {src}, {dst}
   eltwise,     // a JIT elementwise kernel on blocked tensors: {a, b or -1}, {dst}
+  se_block,    // squeeze-excitation: global average pool -> 1x1 conv + act -> 1x1 conv +
+               // gate -> x * gate, one step (see SqueezeExcitePlan)
   gather,      // channels copied from blocked inputs by a table (`channels`): Concat of
                // any widths, Slice of channels, ShuffleNet's Reshape-Transpose-Reshape
   ir_block,    // inverted residual: pointwise expand -> depthwise -> pointwise project
@@ -94,6 +98,17 @@ struct InvertedResidualPlan {
   }
 };
 
+// Squeeze-excitation as one step: the pooled vector, the two small convolutions and the
+// scale run back to back on per-step buffers (the [N,C,1,1] values never reach the arena
+// as tensors of their own).
+struct SqueezeExcitePlan {
+  jit::PoolPlan pool;
+  jit::PointwisePlan reduce, expand;  // on N 1x1 images
+  jit::EltwisePlan scale;
+  int64_t pooled_floats() const { return pool.shape.batch * pool.blocks * pool.block; }
+  int64_t reduced_floats() const { return reduce.shape.batch * reduce.out_blocks * reduce.block; }
+};
+
 struct PlannedStep {
   StepKind kind = StepKind::reference;
   std::vector<int> nodes;  // graph nodes the step runs (empty for reorders)
@@ -105,6 +120,9 @@ struct PlannedStep {
   // residual or -1}, {dst, buffers}: `buffers` is a value holding every thread's tile buffers.
   KernelPlan plan;
   std::optional<InvertedResidualPlan> block;  // ir_block only
+  // se_block only: inputs {x, reduce weights, bias, expand weights, bias},
+  // outputs {dst, buffers}.
+  std::optional<SqueezeExcitePlan> se;
   // gather only: per output channel, {input index, channel of that input}.
   std::vector<std::pair<int, int64_t>> channels;
   std::string reason;  // why this is not a JIT step, or what was not fused

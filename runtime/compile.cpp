@@ -314,6 +314,49 @@ void compile_steps(ModelImpl& m) {
         };
         break;
       }
+      case graph::StepKind::se_block: {
+        // pool -> reduce -> expand (+ gate) -> scale, on the step's buffers:
+        // [pooled | reduced | gate], each N vectors of whole blocks.
+        const graph::SqueezeExcitePlan& se = *s.se;
+        const std::string who = serves(g, s);
+        auto pool_k = jit::get_pool_kernel(se.pool, who);
+        auto reduce_k = jit::get_pointwise_kernel(se.reduce, who);
+        auto expand_k = jit::get_pointwise_kernel(se.expand, who);
+        auto scale_k = jit::get_eltwise_kernel(se.scale, who);
+        auto reduce_w = std::make_shared<jit::PointwiseWeights>(
+            jit::pack_pointwise_weights(se.reduce, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2])));
+        auto expand_w = std::make_shared<jit::PointwiseWeights>(
+            jit::pack_pointwise_weights(se.expand, data_or_null(g, s.inputs[3]), data_or_null(g, s.inputs[4])));
+        s.kernel = "se[" + pool_k->name() + " > " + reduce_k->name() + " > " + expand_k->name() + " > " +
+                   scale_k->name() + "]";
+        s.code = scale_k->code();
+        s.code_size = scale_k->code_size();
+        if (pool && pool->threads() > 1) s.split = "blocks+pixels/" + std::to_string(pool->threads());
+        const int64_t pooled = se.pooled_floats(), reduced = se.reduced_floats();
+        s.run = [pool_k, reduce_k, expand_k, scale_k, reduce_w, expand_w, pool, pooled, reduced](
+                    const ops::ComputeContext& c) {
+          const float* x = c.inputs[0]->data<float>();
+          float* dst = c.outputs[0]->data<float>();
+          float* p0 = c.outputs[1]->data<float>();
+          float* p1 = p0 + pooled;
+          float* gate = p1 + reduced;
+          const jit::PoolPlan& pp = pool_k->plan();
+          const jit::EltwisePlan& sp = scale_k->plan();
+          parallel(pool, pp.shape.batch * pp.blocks, [&](int64_t begin, int64_t end, int) {
+            for (int64_t n = begin / pp.blocks; n * pp.blocks < end; ++n)
+              (*pool_k)({x + n * pp.src_image_floats(), p0 + n * pp.dst_image_floats(),
+                         std::max(begin, n * pp.blocks) - n * pp.blocks, std::min(end, (n + 1) * pp.blocks) - n * pp.blocks});
+          });
+          reduce_k->run(p0, p1, *reduce_w);
+          expand_k->run(p1, gate, *expand_w);
+          for (int64_t n = 0; n < sp.shape.batch; ++n)
+            parallel(pool, sp.image_vectors(), [&](int64_t begin, int64_t end, int) {
+              (*scale_k)({x + n * sp.image_floats(), gate + n * sp.b_image_floats(), dst + n * sp.image_floats(),
+                          begin, end});
+            });
+        };
+        break;
+      }
       case graph::StepKind::gather: {
         // Output block by output block: a block whose lanes come from one input block in
         // order is one copy of the plane; any other is copied lane by lane.

@@ -50,6 +50,7 @@ void plan_steps(ModelImpl& m, const graph::PlanLimits& limits) {
     s.kind = p.kind;
     s.plan = std::move(p.plan);
     s.block = std::move(p.block);
+    s.se = std::move(p.se);
     s.channels = std::move(p.channels);
     s.reason = std::move(p.reason);
     s.attrs = s.kind == graph::StepKind::reference ? &m.graph.nodes[static_cast<std::size_t>(s.nodes.at(0))].attrs

@@ -34,6 +34,7 @@ struct Step {
   graph::StepKind kind = graph::StepKind::reference;
   graph::KernelPlan plan;
   std::optional<graph::InvertedResidualPlan> block;  // ir_block steps
+  std::optional<graph::SqueezeExcitePlan> se;         // se_block steps
   std::vector<std::pair<int, int64_t>> channels;     // gather steps
   const void* code = nullptr;  // the generated kernel, for the profiler
   std::size_t code_size = 0;
