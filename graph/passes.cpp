@@ -71,40 +71,70 @@ int fold_batchnorm(Graph& g) {
     if (bn.outputs.size() > 1 || bn.attrs.get_int("training_mode", 0) != 0) continue;
     const int y = bn.inputs[0];
     if (consumers[static_cast<std::size_t>(y)] != 1 || producer[static_cast<std::size_t>(y)] < 0) continue;
-    Node& conv = g.nodes[static_cast<std::size_t>(producer[static_cast<std::size_t>(y)])];
-    if (conv.op_type != "Conv" || conv.inputs.size() < 2 || !g.is_constant(conv.inputs[1])) continue;
     bool params_constant = true;
     for (int k = 1; k < 5; ++k) params_constant = params_constant && g.is_constant(bn.inputs[static_cast<std::size_t>(k)]);
     if (!params_constant) continue;
-    const Tensor& w = g.values[static_cast<std::size_t>(conv.inputs[1])].constant;
-    if (w.dtype() != DType::Float32 || w.rank() < 3) continue;
-    const bool has_bias = conv.inputs.size() > 2 && conv.inputs[2] >= 0;
-    if (has_bias && !g.is_constant(conv.inputs[2])) continue;
-
-    const int64_t oc = w.dim(0), per_oc = w.numel() / std::max<int64_t>(oc, 1);
+    Node& prod = g.nodes[static_cast<std::size_t>(producer[static_cast<std::size_t>(y)])];
+    // The convs the BN folds into, with the BN channel each one's first output maps to: the
+    // producer itself, or every input of a channel Concat (DARTS' FactorizedReduce).
+    std::vector<std::pair<Node*, int64_t>> convs;
+    auto foldable = [&](int v) -> Node* {
+      if (v < 0 || consumers[static_cast<std::size_t>(v)] != 1 || producer[static_cast<std::size_t>(v)] < 0) return nullptr;
+      Node& c = g.nodes[static_cast<std::size_t>(producer[static_cast<std::size_t>(v)])];
+      if (c.op_type != "Conv" || c.inputs.size() < 2 || !g.is_constant(c.inputs[1])) return nullptr;
+      const Tensor& w = g.values[static_cast<std::size_t>(c.inputs[1])].constant;
+      if (w.dtype() != DType::Float32 || w.rank() < 3) return nullptr;
+      if (c.inputs.size() > 2 && c.inputs[2] >= 0 && !g.is_constant(c.inputs[2])) return nullptr;
+      return &c;
+    };
+    if (prod.op_type == "Conv") {
+      if (Node* c = foldable(y)) convs.push_back({c, 0});
+    } else if (prod.op_type == "Concat" && (prod.attrs.get_int("axis", 1) == 1 || prod.attrs.get_int("axis", 1) == -3) &&
+               g.values[static_cast<std::size_t>(y)].shape_known && g.values[static_cast<std::size_t>(y)].shape.size() >= 3) {
+      int64_t offset = 0;
+      for (int v : prod.inputs) {
+        Node* c = foldable(v);
+        if (!c) {
+          convs.clear();
+          break;
+        }
+        convs.push_back({c, offset});
+        offset += g.values[static_cast<std::size_t>(c->inputs[1])].constant.dim(0);
+      }
+    }
+    if (convs.empty()) continue;
+    const int64_t channels = g.values[static_cast<std::size_t>(bn.inputs[1])].constant.numel();
     auto param = [&](int k) -> const float* {
       const Tensor& t = g.values[static_cast<std::size_t>(bn.inputs[static_cast<std::size_t>(k)])].constant;
-      return t.dtype() == DType::Float32 && t.numel() == oc ? t.data<float>() : nullptr;
+      return t.dtype() == DType::Float32 && t.numel() == channels ? t.data<float>() : nullptr;
     };
     const float *scale = param(1), *shift = param(2), *mean = param(3), *var = param(4);
-    if (!scale || !shift || !mean || !var) continue;
+    int64_t total = 0;
+    for (const auto& [c, off] : convs) total += g.values[static_cast<std::size_t>(c->inputs[1])].constant.dim(0);
+    if (!scale || !shift || !mean || !var || total != channels) continue;
     const float eps = bn.attrs.get_float("epsilon", 1e-5f);
 
-    Tensor nw = w.clone(), nb(DType::Float32, {oc});
-    const float* ob = has_bias ? g.values[static_cast<std::size_t>(conv.inputs[2])].constant.data<float>() : nullptr;
-    for (int64_t o = 0; o < oc; ++o) {
-      const float s = scale[o] / std::sqrt(var[o] + eps);
-      float* wo = nw.data<float>() + o * per_oc;
-      for (int64_t i = 0; i < per_oc; ++i) wo[i] *= s;
-      nb.data<float>()[o] = ((ob ? ob[o] : 0.f) - mean[o]) * s + shift[o];
+    for (const auto& [conv, first] : convs) {
+      const Tensor& w = g.values[static_cast<std::size_t>(conv->inputs[1])].constant;
+      const bool has_bias = conv->inputs.size() > 2 && conv->inputs[2] >= 0;
+      const int64_t oc = w.dim(0), per_oc = w.numel() / std::max<int64_t>(oc, 1);
+      Tensor nw = w.clone(), nb(DType::Float32, {oc});
+      const float* ob = has_bias ? g.values[static_cast<std::size_t>(conv->inputs[2])].constant.data<float>() : nullptr;
+      for (int64_t o = 0; o < oc; ++o) {
+        const int64_t k = first + o;
+        const float s = scale[k] / std::sqrt(var[k] + eps);
+        float* wo = nw.data<float>() + o * per_oc;
+        for (int64_t i = 0; i < per_oc; ++i) wo[i] *= s;
+        nb.data<float>()[o] = ((ob ? ob[o] : 0.f) - mean[k]) * s + shift[k];
+      }
+      Value wv{conv->name + ".folded_weight", DType::Float32, nw.shape(), {}, true, nw, -1};
+      Value bv{conv->name + ".folded_bias", DType::Float32, {oc}, {}, true, nb, -1};
+      conv->inputs.resize(3);
+      conv->inputs[1] = g.add_value(std::move(wv));
+      conv->inputs[2] = g.add_value(std::move(bv));
     }
-    Value wv{conv.name + ".folded_weight", DType::Float32, nw.shape(), {}, true, nw, -1};
-    Value bv{conv.name + ".folded_bias", DType::Float32, {oc}, {}, true, nb, -1};
-    conv.inputs.resize(3);
-    conv.inputs[1] = g.add_value(std::move(wv));
-    conv.inputs[2] = g.add_value(std::move(bv));
-    // The conv now produces the BN's output; the BN becomes dead.
-    conv.outputs[0] = bn.outputs[0];
+    // The conv (or the Concat) now produces the BN's output; the BN becomes dead.
+    prod.outputs[0] = bn.outputs[0];
     bn.outputs.clear();
     bn.inputs.clear();
     ++count;

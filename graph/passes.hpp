@@ -9,7 +9,9 @@ namespace nnjit::graph {
 // Identity, and Dropout whose mask nobody reads, forward their input.
 int eliminate_identities(Graph& g);
 // Conv (constant weights) followed only by an inference BatchNormalization with constant
-// parameters: the BN is folded into the Conv's weights and bias.
+// parameters: the BN is folded into the Conv's weights and bias. Also through a channel
+// Concat whose every input is such a Conv read only by it (DARTS' FactorizedReduce):
+// each Conv takes its slice of the BN.
 int fold_batchnorm(Graph& g);
 // Structural re-parameterisation (RepVGG, MobileOne): parallel branches that read the
 // same input x and are summed by a tree of Add nodes become one Conv with bias.
