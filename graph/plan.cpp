@@ -24,6 +24,7 @@ const char* step_kind_name(StepKind kind) {
     case StepKind::pool: return "pool";
     case StepKind::eltwise: return "eltwise";
     case StepKind::gather: return "gather";
+    case StepKind::crop: return "crop";
     case StepKind::se_block: return "se_block";
   }
   return "?";
@@ -623,6 +624,37 @@ bool emit_blocked_op(const Graph& g, const Uses& uses, const Node& n, int ni, co
                           std::nullopt, std::nullopt, {}, ""});
     return true;
   };
+  if (n.op_type == "Slice" && g.opset >= 10 && n.inputs.size() >= 3 && is_float4d(g, n.outputs[0])) {
+    // A crop of H and W: where it starts; the output shape says where it ends.
+    auto starts = constant_ints(g, n.inputs[1]);
+    std::optional<std::vector<int64_t>> axes;
+    if (n.inputs.size() > 3 && n.inputs[3] >= 0) axes = constant_ints(g, n.inputs[3]);
+    else if (starts) {
+      axes = std::vector<int64_t>(starts->size());
+      for (std::size_t k = 0; k < axes->size(); ++k) (*axes)[k] = static_cast<int64_t>(k);
+    }
+    bool unit_steps = true;
+    if (n.inputs.size() > 4 && n.inputs[4] >= 0) {
+      auto steps = constant_ints(g, n.inputs[4]);
+      unit_steps = steps && std::all_of(steps->begin(), steps->end(), [](int64_t v) { return v == 1; });
+    }
+    if (!starts || !axes || axes->size() != starts->size() || !unit_steps) return false;
+    const Shape &xs = shape_of(a), &ys = shape_of(n.outputs[0]);
+    if (xs[0] != ys[0] || xs[1] != ys[1]) return false;
+    int64_t top = 0, left = 0;
+    for (std::size_t k = 0; k < axes->size(); ++k) {
+      const int64_t axis = (*axes)[k] < 0 ? (*axes)[k] + 4 : (*axes)[k];
+      if (axis != 2 && axis != 3) return false;
+      const int64_t dim = xs[static_cast<std::size_t>(axis)];
+      int64_t st = (*starts)[k];
+      st = std::clamp<int64_t>(st < 0 ? st + dim : st, 0, dim);
+      (axis == 2 ? top : left) = st;
+    }
+    if (top + ys[2] > xs[2] || left + ys[3] > xs[3]) return false;
+    plan.steps.push_back({StepKind::crop, {ni}, "Slice", {layouts.blocked(a)}, {layouts.produce_blocked(n.outputs[0])},
+                          {}, std::nullopt, std::nullopt, {{0, top}, {0, left}}, ""});
+    return true;
+  }
   if (auto ps = pool_shape(g, n)) {
     auto planned = jit::plan_pool(*ps, host);
     if (auto* p = std::get_if<jit::PoolPlan>(&planned); p && p->block == plan.block_size)

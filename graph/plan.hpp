@@ -57,6 +57,8 @@ enum class StepKind {
   eltwise,     // a JIT elementwise kernel on blocked tensors: {a, b or -1}, {dst}
   se_block,    // squeeze-excitation: global average pool -> 1x1 conv + act -> 1x1 conv +
                // gate -> x * gate, one step (see SqueezeExcitePlan)
+  crop,        // Slice of H and W (step 1) on a blocked tensor: rows of whole pixels copied;
+               // `channels` holds {top, left}
   gather,      // channels copied from blocked inputs by a table (`channels`): Concat of
                // any widths, Slice of channels, ShuffleNet's Reshape-Transpose-Reshape
   ir_block,    // inverted residual: pointwise expand -> depthwise -> pointwise project

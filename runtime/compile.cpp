@@ -357,6 +357,25 @@ void compile_steps(ModelImpl& m) {
         };
         break;
       }
+      case graph::StepKind::crop: {
+        const graph::Value& in = g.values[static_cast<std::size_t>(s.inputs[0])];
+        const graph::Value& out = g.values[static_cast<std::size_t>(s.outputs[0])];
+        const int block = m.block[static_cast<std::size_t>(s.outputs[0])];
+        const int64_t planes = in.shape[0] * jit::div_up(in.shape[1], block);  // (image, block) pairs
+        const int64_t H = in.shape[2], W = in.shape[3], Ho = out.shape[2], Wo = out.shape[3];
+        const int64_t top = s.channels.at(0).second, left = s.channels.at(1).second;
+        s.kernel = "crop_nChw" + std::to_string(block) + "c";
+        s.run = [planes, H, W, Ho, Wo, top, left, block, pool](const ops::ComputeContext& c) {
+          parallel(pool, planes, [&](int64_t begin, int64_t end, int) {
+            for (int64_t p = begin; p < end; ++p)
+              for (int64_t r = 0; r < Ho; ++r)
+                std::memcpy(c.outputs[0]->data<float>() + ((p * Ho + r) * Wo) * block,
+                            c.inputs[0]->data<float>() + ((p * H + top + r) * W + left) * block,
+                            static_cast<std::size_t>(Wo * block) * sizeof(float));
+          });
+        };
+        break;
+      }
       case graph::StepKind::gather: {
         // Output block by output block: a block whose lanes come from one input block in
         // order is one copy of the plane; any other is copied lane by lane.
