@@ -3,51 +3,19 @@
 #include "bench/bench_util.hpp"
 #include "jit/isa.hpp"
 #include "jit/jit_kernel.hpp"
+#include "jit/peak.hpp"
 
 namespace nnjit::bench {
 
 namespace {
 
-// void f(int64_t iterations): `chains` accumulators, each one FMA per unrolled step, so
-// the loop runs at FMA throughput as long as chains >= latency x FMA ports.
-class PeakFmaKernel : public jit::JitKernel {
- public:
-  static constexpr int kUnroll = 8;
-
-  PeakFmaKernel(jit::Isa isa, int chains)
-      : JitKernel(std::string("f32_peak_fma_") + std::to_string(chains) + "x__" + jit::to_string(isa), "peak/fma"),
-        lanes_(jit::isa_block(isa)),
-        chains_(chains) {
-    auto vreg = [&](int i) -> Xbyak::Xmm {
-      if (isa == jit::Isa::avx512) return Xbyak::Zmm(i);
-      return Xbyak::Ymm(i);
-    };
-    const int regs = jit::isa_vector_registers(isa);
-    prologue();
-    // Zeros throughout: no denormals, no overflow, same speed as any other value.
-    for (int i = 0; i < regs; ++i) vxorps(vreg(i), vreg(i), vreg(i));
-    Xbyak::Label loop;
-    L(loop);
-    for (int u = 0; u < kUnroll; ++u)
-      for (int i = 0; i < chains; ++i) vfmadd231ps(vreg(i), vreg(regs - 2), vreg(regs - 1));
-    dec(rdi);
-    jnz(loop);
-    epilogue();
-    finalize();
-  }
-  void run(int64_t iterations) const { entry<void(int64_t)>()(iterations); }
-  double flops_per_iteration() const { return 2.0 * lanes_ * chains_ * kUnroll; }
-
- private:
-  int lanes_, chains_;
-};
 
 void bench_peak(benchmark::State& state, jit::Isa isa, int chains) {
   if (!jit::host_has(bench_host(), isa)) {
     state.SkipWithError("the host lacks this ISA");
     return;
   }
-  PeakFmaKernel kernel(isa, chains);
+  jit::PeakFmaKernel kernel(isa, chains);
   constexpr int64_t kIterations = 1 << 16;
   for (auto _ : state) kernel.run(kIterations);
   set_gflops(state, kernel.flops_per_iteration() * kIterations);

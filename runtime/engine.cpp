@@ -10,6 +10,7 @@
 #include "runtime/compile.hpp"
 #include "runtime/model_impl.hpp"
 #include "runtime/probe.hpp"
+#include "runtime/profiling.hpp"
 #include "runtime/thread_pool.hpp"
 
 namespace nnjit {
@@ -89,6 +90,10 @@ void describe_steps(ModelImpl& m) {
     info.layout = out_block ? "nChw" + std::to_string(out_block) + "c" : "nchw";
     info.plan = graph::kernel_plan_key(s.plan);
     info.flops = graph::kernel_plan_flops(s.plan);
+    if (s.block)  // a fused block does the work of its three convolutions
+      info.flops = (s.block->has_expand ? s.block->expand.shape.flops() : 0) + s.block->depthwise.shape.flops() +
+                   s.block->project.shape.flops();
+    if (s.se) info.flops = s.se->reduce.shape.flops() + s.se->expand.shape.flops();
     info.code = s.code;
     info.code_size = s.code_size;
     for (int v : s.inputs) info.bytes += bytes_of(v);
@@ -162,6 +167,7 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   runtime::compile_steps(*m);
   m->times.compile = ms_since(t);
   describe_steps(*m);
+  runtime::write_perf_map_if_asked();  // NNJIT_PERF_MAP=1: perf report names our kernels
 
   for (const graph::Value& v : m->graph.values)
     if (v.constant.defined()) m->weights_bytes += v.constant.nbytes();
@@ -182,6 +188,7 @@ const std::vector<std::string>& Model::bound_dims() const { return impl_->graph.
 std::size_t Model::weights_bytes() const { return impl_->weights_bytes; }
 std::size_t Model::arena_bytes() const { return impl_->memory.arena_bytes; }
 const std::vector<StepInfo>& Model::steps() const { return impl_->step_infos; }
+int Model::dump_kernels(const std::string& dir) const { return runtime::dump_kernels(*impl_, dir); }
 Session Model::session() const { return Session(shared_from_this()); }
 
 std::string Model::summary() const {
@@ -348,5 +355,6 @@ std::shared_ptr<const Model> Engine::load_bytes(const void* data, std::size_t si
 }
 
 std::vector<HostFigure> Engine::host_figures() const { return runtime::host_figures(impl_->host); }
+HostPeaks Engine::measure_peaks() const { return runtime::measure_host_peaks(impl_->host); }
 
 }  // namespace nnjit

@@ -18,6 +18,7 @@ const char* const kOverview =
     "  info MODEL            inputs, outputs, op counts, memory, load times and the execution plan\n"
     "  run MODEL             run once on given or seeded inputs; write outputs as .npy\n"
     "  bench MODEL           time repeated runs (latency percentiles, throughput)\n"
+    "  profile MODEL         time every step: kernel, GFLOP/s, roofline; --trace FILE for Perfetto\n"
     "\n"
     "common options:\n"
     "  --threads N           worker threads per run (default 1)\n"
@@ -47,7 +48,11 @@ struct CommandFlags {
 const std::map<std::string, CommandFlags>& command_flags() {
   static const std::map<std::string, CommandFlags> flags = {
       {"probe", {{}, {"--help"}, false}},
-      {"info", {{"--threads", "--isa", "--dim", "--max-arena-bytes"}, {"--help"}, true}},
+      {"info", {{"--threads", "--isa", "--dim", "--max-arena-bytes", "--dump-kernels"}, {"--help"}, true}},
+      {"profile",
+       {{"--threads", "--isa", "--dim", "--max-arena-bytes", "--input", "--iterations", "--warmup", "--trace"},
+        {"--help"},
+        true}},
       {"run",
        {{"--threads", "--isa", "--dim", "--max-arena-bytes", "--input", "--output-dir", "--expect", "--tolerance"}, {"--help"}, true}},
       {"bench", {{"--threads", "--isa", "--dim", "--max-arena-bytes", "--input", "--iterations", "--warmup"}, {"--help", "--json"}, true}},
@@ -83,6 +88,12 @@ void apply(CliArgs& a, const std::string& flag, const std::string& value) {
     if (value != "auto" && value != "avx512" && value != "avx2" && value != "reference")
       throw_invalid("--isa expects auto, avx512, avx2 or reference, got '" + value + "'");
     a.isa = value;
+  } else if (flag == "--trace") {
+    if (value.empty()) throw_invalid("--trace expects a file");
+    a.trace = value;
+  } else if (flag == "--dump-kernels") {
+    if (value.empty()) throw_invalid("--dump-kernels expects a directory");
+    a.dump_kernels = value;
   } else if (flag == "--max-arena-bytes") {
     a.max_arena_bytes = static_cast<std::size_t>(parse_int(flag, value, 1, INT64_MAX));
   } else if (flag == "--dim") {
@@ -130,7 +141,7 @@ CliArgs parse_args(int argc, char** argv) {
     return a;
   }
   auto it = command_flags().find(cmd);
-  if (it == command_flags().end()) throw_invalid("unknown command '" + cmd + "' (commands: probe, info, run, bench)");
+  if (it == command_flags().end()) throw_invalid("unknown command '" + cmd + "' (commands: probe, info, run, bench, profile)");
   a.command = cmd;
   const CommandFlags& flags = it->second;
 
@@ -188,7 +199,19 @@ std::string usage(const std::string& command) {
     return std::string("usage: nnjit info MODEL [options]\n"
                        "  Loads MODEL and prints its inputs, outputs, bound symbolic dims, op counts,\n"
                        "  weight and arena bytes, load times and the execution plan.\n\noptions:\n") +
-           kLoadOptions;
+           kLoadOptions +
+           "  --dump-kernels DIR    write each generated kernel as DIR/<n>_<name>.bin and .s (objdump)\n";
+  if (command == "profile")
+    return std::string("usage: nnjit profile MODEL [options]\n"
+                       "  Runs MODEL --iterations times (default 100) and prints every step sorted by its\n"
+                       "  median time: share, GFLOP/s, bytes moved, % of the roofline (measured FMA peak\n"
+                       "  or memory bandwidth, whichever bounds the step), op, shape, kernel and nodes.\n\n"
+                       "options:\n") +
+           kLoadOptions +
+           "  --input NAME=FILE|FILE  as for nnjit run (default: seeded random data)\n"
+           "  --iterations N        profiled runs (default 100)\n"
+           "  --warmup N            unprofiled runs first (default 10)\n"
+           "  --trace FILE          write a Chrome trace (one event per step per run)\n";
   if (command == "run")
     return std::string(
                "usage: nnjit run MODEL [options]\n"

@@ -31,6 +31,8 @@ struct CliArgs {
   // run
   std::vector<std::string> expects;  // --expect values as written
   std::string output_dir = ".";
+  std::string trace;         // profile --trace FILE
+  std::string dump_kernels;  // info --dump-kernels DIR
   double tolerance = 1e-4;
   // bench
   int iterations = 100;

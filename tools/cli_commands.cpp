@@ -176,7 +176,96 @@ int cmd_info(const CliArgs& a) {
   if (!model->summary().empty() && model->summary().back() != '\n') o << "\n";
   o << "\nplan:\n" << model->plan_report();
   if (!model->plan_report().empty() && model->plan_report().back() != '\n') o << "\n";
+  if (!a.dump_kernels.empty())
+    o << "\ndumped " << model->dump_kernels(a.dump_kernels) << " kernels (.bin, .s) to " << a.dump_kernels << "\n";
   std::cout << o.str();
+  return 0;
+}
+
+int cmd_profile(const CliArgs& a) {
+  Engine engine;
+  auto model = load_model(engine, a);
+  std::vector<NamedTensor> inputs = gather_inputs(*model, a, false);
+  Session session = model->session();
+  const HostPeaks peaks = engine.measure_peaks();
+  for (int i = 0; i < a.warmup; ++i) session.run(inputs);
+  const std::vector<StepInfo>& steps = model->steps();
+  std::vector<std::vector<double>> us(steps.size());
+  std::vector<RunProfile> runs(static_cast<std::size_t>(a.iterations));
+  // Whole runs with profiling off and on, alternated: what the profiler costs.
+  using Clock = std::chrono::steady_clock;
+  std::vector<double> off_ms, on_ms;
+  for (RunProfile& r : runs) {
+    auto t0 = Clock::now();
+    session.run(inputs);
+    off_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    t0 = Clock::now();
+    session.run(inputs, &r);
+    on_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+    for (const StepTiming& t : r.steps) us[t.step].push_back(t.duration_us);
+  }
+  std::sort(off_ms.begin(), off_ms.end());
+  std::sort(on_ms.begin(), on_ms.end());
+  struct Row {
+    std::size_t step;
+    double median_us;
+  };
+  std::vector<Row> rows;
+  double total = 0;
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    std::vector<double> v = us[i];
+    std::sort(v.begin(), v.end());
+    rows.push_back({i, v.empty() ? 0 : v[v.size() / 2]});
+    total += rows.back().median_us;
+  }
+  std::sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.median_us > y.median_us; });
+  // The roofline: a step can reach at most min(FMA peak x threads, bandwidth x flops/byte).
+  const double peak = peaks.fma_gflops * a.threads, bw = peaks.memory_gb_per_s;
+  std::printf("model: %s  threads: %d  iterations: %d\n", a.model.c_str(), a.threads, a.iterations);
+  std::printf("measured peaks: FMA %.1f GFLOP/s per core, memory %.1f GB/s; sum of step medians %.3f ms\n",
+              peaks.fma_gflops, bw, total / 1000);
+  const double off = off_ms[off_ms.size() / 2], on = on_ms[on_ms.size() / 2];
+  std::printf("run p50: profiling off %.3f ms, on %.3f ms (%+.1f%%)\n\n", off, on, 100 * (on - off) / off);
+  std::printf("%-5s %10s %6s %8s %9s %6s  %-28s %-18s %s\n", "step", "median_us", "share", "GFLOP/s", "MB", "roof%",
+              "op", "shape", "kernel  [nodes]");
+  for (const Row& r : rows) {
+    const StepInfo& s = steps[r.step];
+    const double sec = r.median_us * 1e-6;
+    const double gflops = sec > 0 ? s.flops / sec / 1e9 : 0;
+    const double attainable = s.flops > 0 ? std::min(peak, bw * s.flops / std::max(s.bytes, 1.0)) : bw;
+    const double achieved = s.flops > 0 ? gflops : (sec > 0 ? s.bytes / sec / 1e9 : 0);
+    std::string nodes;
+    for (const std::string& n : s.nodes) nodes += (nodes.empty() ? "" : ",") + n;
+    if (nodes.size() > 60) nodes = nodes.substr(0, 57) + "...";
+    std::printf("#%-4zu %10.1f %5.1f%% %8.1f %9.3f %5.0f%%  %-28.28s %-18s %s  [%s]\n", r.step, r.median_us,
+                total > 0 ? 100 * r.median_us / total : 0, gflops, s.bytes / 1e6,
+                attainable > 0 ? 100 * achieved / attainable : 0, s.op.c_str(), s.shape.c_str(), s.kernel.c_str(),
+                nodes.c_str());
+  }
+  if (!a.trace.empty()) {
+    // Chrome trace: one complete event per executed step per run, runs laid end to end.
+    std::ofstream f(a.trace);
+    if (!f) throw_invalid("--trace: cannot write '" + a.trace + "'");
+    f << "{\"traceEvents\": [";
+    bool first = true;
+    for (const RunProfile& r : runs)
+      for (const StepTiming& t : r.steps) {
+        const StepInfo& s = steps[t.step];
+        std::string nodes;
+        for (const std::string& n : s.nodes) nodes += (nodes.empty() ? "" : ",") + n;
+        const double gflops = t.duration_us > 0 ? s.flops / (t.duration_us * 1e3) : 0;
+        f << (first ? "\n" : ",\n") << "{\"name\": \"" << json_escape(s.op) << "\", \"cat\": \"step\", \"ph\": \"X\", "
+          << "\"ts\": " << json_num(r.start_us + t.start_us) << ", \"dur\": " << json_num(t.duration_us)
+          << ", \"pid\": 1, \"tid\": 1, \"args\": {\"step\": " << t.step << ", \"kernel\": \""
+          << json_escape(s.kernel) << "\", \"nodes\": \"" << json_escape(nodes) << "\", \"op\": \"" << json_escape(s.op)
+          << "\", \"shape\": \"" << json_escape(s.shape) << "\", \"gflops\": " << json_num(gflops) << "}}";
+        first = false;
+      }
+    f << "\n]}\n";
+    if (!f) throw_invalid("--trace: cannot write '" + a.trace + "'");
+    std::printf("\ntrace: %s (%zu runs x %zu steps; open in https://ui.perfetto.dev)\n", a.trace.c_str(), runs.size(),
+                steps.size());
+  }
   return 0;
 }
 

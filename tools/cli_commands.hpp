@@ -11,5 +11,6 @@ int cmd_probe(const CliArgs& args);
 int cmd_info(const CliArgs& args);
 int cmd_run(const CliArgs& args);
 int cmd_bench(const CliArgs& args);
+int cmd_profile(const CliArgs& args);
 
 }  // namespace nnjit::cli

@@ -45,6 +45,7 @@ int dispatch(int argc, char** argv) {
   if (a.command == "info") return cmd_info(a);
   if (a.command == "run") return cmd_run(a);
   if (a.command == "bench") return cmd_bench(a);
+  if (a.command == "profile") return cmd_profile(a);
   return fail(2, "unknown command '" + a.command + "'");
 }
 

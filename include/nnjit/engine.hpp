@@ -68,6 +68,12 @@ struct RunProfile {
   std::vector<StepTiming> steps;  // one per executed step, in order
 };
 
+// The host's measured peaks, for rooflines (nnjit profile).
+struct HostPeaks {
+  double fma_gflops = 0;        // one core, the widest FMA the kernels use
+  double memory_gb_per_s = 0;   // one core streaming reads from a 64 MiB buffer
+};
+
 class Session;
 struct ModelImpl;
 
@@ -88,6 +94,9 @@ class Model : public std::enable_shared_from_this<Model> {
   std::string summary() const;
   // One line per execution step: nodes, kernel, shapes, and why that kernel.
   std::string plan_report() const;
+  // Writes each generated kernel the plan uses to DIR as <n>_<kernel>.bin and .s
+  // (objdump's disassembly, headed by the plan and the nodes it serves); returns how many.
+  int dump_kernels(const std::string& dir) const;
   // Symbolic dimensions and the values they were bound to, e.g. "batch_size=1".
   const std::vector<std::string>& bound_dims() const;
   // Bytes of constant tensors (weights) the model holds.
@@ -139,6 +148,8 @@ class Engine {
 
   // What the host probe found, each figure with its source.
   std::vector<HostFigure> host_figures() const;
+  // Measures the FMA peak and memory bandwidth of one core (~0.1 s).
+  HostPeaks measure_peaks() const;
 
  private:
   struct Impl;

@@ -7,11 +7,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstdio>
 #include <random>
+#include <sstream>
 
 #include <unistd.h>
 
 #include "cli_helpers.hpp"
+#include "nnjit/nnjit.hpp"
 
 using namespace nnjit::testing::cli;
 
@@ -373,7 +376,6 @@ TEST_CASE("bad arguments are refused with exit 2") {
   check_refused(run_cli({"info", model, "--json"}), 2, {"--json"});
 }
 
-}  // TEST_SUITE("cli")
 
 TEST_CASE("--max-arena-bytes: a limit the plan meets runs; one it cannot is exit 2 naming the smallest arena") {
   TempDir dir;
@@ -394,3 +396,95 @@ TEST_CASE("--max-arena-bytes: a limit the plan meets runs; one it cannot is exit
   r = run_cli({"bench", dir / "m.onnx", "--max-arena-bytes", "0"});
   CHECK(r.status == 2);  // a limit must be positive
 }
+
+namespace {
+// x [1,16,12,12] -> Conv 1x1 (32 out) -> Relu -> Conv 3x3 depthwise -> y: JIT kernels.
+onnx::ModelProto conv_model() {
+  onnx::ModelProto m = empty_model();
+  add_input(m, "x", {1, 16, 12, 12});
+  auto weights = [&](const std::string& name, std::vector<int64_t> dims) {
+    auto* w = m.mutable_graph()->add_initializer();
+    w->set_name(name);
+    w->set_data_type(onnx::TensorProto::FLOAT);
+    int64_t n = 1;
+    for (int64_t d : dims) {
+      w->add_dims(d);
+      n *= d;
+    }
+    for (int64_t i = 0; i < n; ++i) w->add_float_data(static_cast<float>((i * 7) % 11) / 11.f - 0.5f);
+  };
+  weights("w1", {32, 16, 1, 1});
+  weights("w2", {32, 1, 3, 3});
+  add_node(m, "Conv", {"x", "w1"}, {"a"}, "pw");
+  add_node(m, "Relu", {"a"}, {"b"}, "relu");
+  auto* dw = add_node(m, "Conv", {"b", "w2"}, {"y"}, "dw");
+  auto* g = dw->add_attribute();
+  g->set_name("group");
+  g->set_type(onnx::AttributeProto::INT);
+  g->set_i(32);
+  auto* p = dw->add_attribute();
+  p->set_name("pads");
+  p->set_type(onnx::AttributeProto::INTS);
+  for (int k = 0; k < 4; ++k) p->add_ints(1);
+  add_output(m, "y", {1, 32, 12, 12});
+  return m;
+}
+}  // namespace
+
+TEST_CASE("profile: a table of steps and a Chrome trace with one event per step and run") {
+  TempDir dir;
+  write_file(dir / "m.onnx", conv_model().SerializeAsString());
+  CliResult r = run_cli({"profile", dir / "m.onnx", "--iterations", "7", "--warmup", "1", "--trace", dir / "t.json"});
+  check_ok(r);
+  CHECK(contains(r.out, "median_us"));
+  CHECK(contains(r.out, "f32_pointwise_relu"));
+  const std::string trace = read_file(dir / "t.json");
+  CHECK(trace.rfind("{\"traceEvents\": [", 0) == 0);
+  // Steps: input reorder, pointwise+relu, depthwise, output reorder.
+  std::size_t events = 0;
+  for (std::size_t at = trace.find("\"ph\": \"X\""); at != std::string::npos; at = trace.find("\"ph\": \"X\"", at + 1))
+    ++events;
+  CHECK(events % 7 == 0);
+  CHECK(events >= 7 * 3);
+  CHECK(contains(trace, "\"kernel\": \"f32_depthwise_k3"));
+  CHECK(contains(trace, "\"gflops\": "));
+  CHECK(trace.find("]}") != std::string::npos);
+}
+
+TEST_CASE("info --dump-kernels: each kernel's bytes and a disassembly with its FMAs") {
+  TempDir dir;
+  write_file(dir / "m.onnx", conv_model().SerializeAsString());
+  CliResult r = run_cli({"info", dir / "m.onnx", "--dump-kernels", dir / "k"});
+  check_ok(r);
+  CHECK(contains(r.out, "dumped 2 kernels"));
+  int with_fma = 0;
+  for (const auto& e : fs::directory_iterator(dir.path / "k")) {
+    if (e.path().extension() != ".s") continue;
+    const std::string s = read_file(e.path().string());
+    CHECK(contains(s, "# kernel: f32_"));
+    CHECK(contains(s, "# serves: node '"));
+    if (contains(s, "vfmadd231ps") && (contains(s, "%ymm") || contains(s, "%zmm"))) ++with_fma;
+  }
+  CHECK(with_fma == 2);
+}
+
+TEST_CASE("NNJIT_PERF_MAP=1: /tmp/perf-<pid>.map names every kernel inside its code") {
+  TempDir dir;
+  write_file(dir / "m.onnx", conv_model().SerializeAsString());
+  ::setenv("NNJIT_PERF_MAP", "1", 1);
+  nnjit::Engine engine;
+  const std::string bytes = conv_model().SerializeAsString();
+  auto model = engine.load_bytes(bytes.data(), bytes.size(), "m.onnx", ".");
+  ::unsetenv("NNJIT_PERF_MAP");
+  const std::string map = read_file("/tmp/perf-" + std::to_string(::getpid()) + ".map");
+  for (const nnjit::StepInfo& s : model->steps()) {
+    if (s.code == nullptr) continue;
+    std::ostringstream start;
+    start << std::hex << reinterpret_cast<std::uintptr_t>(s.code) << " ";
+    CHECK_MESSAGE(contains(map, start.str()), "no perf map line starts at " << s.kernel);
+    CHECK(contains(map, "nnjit:" + s.kernel + ":"));
+  }
+  std::remove(("/tmp/perf-" + std::to_string(::getpid()) + ".map").c_str());
+}
+
+}  // TEST_SUITE("cli")
