@@ -25,7 +25,8 @@ bool JitRegistry::append_serves(const void* address, const std::string& more) {
   auto it = blobs_.find(reinterpret_cast<std::uintptr_t>(address));
   if (it == blobs_.end()) return false;
   std::string& serves = it->second.serves;
-  serves += serves.empty() ? more : "; " + more;
+  // A layer asking again (the tiles of a fused block share kernels) adds nothing.
+  if (serves.find(more) == std::string::npos) serves += serves.empty() ? more : "; " + more;
   return true;
 }
 

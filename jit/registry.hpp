@@ -37,7 +37,7 @@ class JitRegistry {
   // Removes the blob starting at `address`; a no-op when none does.
   void remove(const void* address);
   // Appends "; <more>" to what the blob at `address` serves (a cached kernel shared by a
-  // second layer). Returns false when no blob starts there.
+  // second layer), unless it says so already. Returns false when no blob starts there.
   bool append_serves(const void* address, const std::string& more);
 
   // All live blobs, ordered by address.
