@@ -168,6 +168,7 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   m->times.compile = ms_since(t);
   describe_steps(*m);
   runtime::write_perf_map_if_asked();  // NNJIT_PERF_MAP=1: perf report names our kernels
+  runtime::write_jitdump_if_asked();   // NNJIT_JITDUMP=1: perf inject --jit annotates them
 
   for (const graph::Value& v : m->graph.values)
     if (v.constant.defined()) m->weights_bytes += v.constant.nbytes();

@@ -487,4 +487,23 @@ TEST_CASE("NNJIT_PERF_MAP=1: /tmp/perf-<pid>.map names every kernel inside its c
   std::remove(("/tmp/perf-" + std::to_string(::getpid()) + ".map").c_str());
 }
 
+TEST_CASE("NNJIT_JITDUMP=1: /tmp/jit-<pid>.dump holds a JiTD header and each kernel's name and code") {
+  ::setenv("NNJIT_JITDUMP", "1", 1);
+  nnjit::Engine engine;
+  const std::string bytes = conv_model().SerializeAsString();
+  auto model = engine.load_bytes(bytes.data(), bytes.size(), "m.onnx", ".");
+  ::unsetenv("NNJIT_JITDUMP");
+  const std::string path = "/tmp/jit-" + std::to_string(::getpid()) + ".dump";
+  const std::string dump = read_file(path);
+  REQUIRE(dump.size() > 40);
+  CHECK(dump.compare(0, 4, std::string("DTiJ", 4)) == 0);  // 0x4A695444, little-endian
+  for (const nnjit::StepInfo& s : model->steps()) {
+    if (s.code == nullptr) continue;
+    CHECK_MESSAGE(contains(dump, "nnjit:" + s.kernel + ":"), s.kernel);
+    // The record carries the code bytes themselves.
+    CHECK(contains(dump, std::string(static_cast<const char*>(s.code), std::min<std::size_t>(s.code_size, 64))));
+  }
+  std::remove(path.c_str());
+}
+
 }  // TEST_SUITE("cli")
