@@ -1,50 +1,80 @@
 #include "runtime/memory_plan.hpp"
 
 #include <algorithm>
-#include <numeric>
+#include <cstdint>
+
+#include "nnjit/error.hpp"
 
 namespace nnjit::runtime {
 
-MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<ValueKind>& kinds,
-                       const std::vector<StepValues>& steps) {
-  MemoryPlan plan;
-  plan.values.resize(sizes.size());
-  const int last = static_cast<int>(steps.size()) - 1;
-  for (std::size_t v = 0; v < sizes.size(); ++v) {
-    plan.values[v].kind = kinds[v];
-    plan.values[v].size = (sizes[v] + kArenaAlign - 1) / kArenaAlign * kArenaAlign;
+namespace {
+
+std::size_t round_up(std::size_t bytes) { return (bytes + kArenaAlign - 1) / kArenaAlign * kArenaAlign; }
+
+// What the arena places: an in-place chain of values (one block), or one step's scratch.
+struct Block {
+  std::size_t size = 0;
+  int first = 0, last = 0;
+  std::size_t offset = 0;
+};
+
+const char* kind_phrase(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::Input: return "a graph input";
+    case ValueKind::Constant: return "a constant";
+    case ValueKind::Output: return "a graph output";
+    case ValueKind::InPlace: return "already in place of another value";
+    case ValueKind::Allocate: return "an arena value";
+    case ValueKind::Unused: break;
   }
-  for (int s = 0; s <= last; ++s) {
-    for (int v : steps[static_cast<std::size_t>(s)].outputs) {
-      if (v < 0) continue;
-      ValuePlan& p = plan.values[static_cast<std::size_t>(v)];
-      if (p.first_step < 0) p.first_step = s;
-      p.last_step = std::max(p.last_step, s);
-    }
-    for (int v : steps[static_cast<std::size_t>(s)].inputs)
-      if (v >= 0) plan.values[static_cast<std::size_t>(v)].last_step = s;
-  }
-  std::vector<int> placed_order;
-  for (std::size_t v = 0; v < sizes.size(); ++v) {
-    ValuePlan& p = plan.values[v];
-    const bool in_arena = p.kind == ValueKind::Allocate || p.kind == ValueKind::Output;
-    if (!in_arena || p.first_step < 0) continue;
-    if (p.kind == ValueKind::Output) p.last_step = last;  // read back after the last step
-    placed_order.push_back(static_cast<int>(v));
-    plan.naive_bytes += p.size;
-  }
-  // Largest first; ties by earlier first use, for a stable, readable order.
-  std::stable_sort(placed_order.begin(), placed_order.end(), [&](int a, int b) {
-    const ValuePlan &pa = plan.values[static_cast<std::size_t>(a)], &pb = plan.values[static_cast<std::size_t>(b)];
-    return pa.size != pb.size ? pa.size > pb.size : pa.first_step < pb.first_step;
+  return "not planned";
+}
+
+int count_of(const std::vector<int>& ids, int v) { return static_cast<int>(std::count(ids.begin(), ids.end(), v)); }
+
+// Why step s may not write value `out` over value `in`; empty when it may.
+std::string deny_reason(const MemoryPlan& plan, const std::vector<std::size_t>& sizes, const std::vector<int>& heir_of,
+                        const StepValues& st, int s, int out, int in) {
+  if (in < 0) return "the step has no value at that input";
+  if (out < 0) return "the step has no value at that output";
+  const ValuePlan& donor = plan.values[static_cast<std::size_t>(in)];
+  const ValuePlan& heir = plan.values[static_cast<std::size_t>(out)];
+  if (donor.kind != ValueKind::Allocate && donor.kind != ValueKind::InPlace)
+    return std::string("the input is ") + kind_phrase(donor.kind);
+  if (donor.first_step < 0) return "no step computes the input";
+  if (donor.last_step != s)
+    return "the input is read again later (last use: step " + std::to_string(donor.last_step) + ")";
+  if (count_of(st.inputs, in) > 1) return "the step reads the input more than once";
+  if (count_of(st.outputs, in) > 0) return "the step also writes the input";
+  if (heir_of[static_cast<std::size_t>(in)] >= 0)
+    return "the input already went to value " + std::to_string(heir_of[static_cast<std::size_t>(in)]);
+  if (heir.kind != ValueKind::Allocate) return std::string("the output is ") + kind_phrase(heir.kind);
+  if (heir.first_step != s) return "the output is first written by step " + std::to_string(heir.first_step);
+  if (count_of(st.outputs, out) > 1) return "the step writes the output more than once";
+  if (sizes[static_cast<std::size_t>(out)] > sizes[static_cast<std::size_t>(in)])
+    return "the output is larger than the input (" + std::to_string(sizes[static_cast<std::size_t>(out)]) + " > " +
+           std::to_string(sizes[static_cast<std::size_t>(in)]) + " bytes)";
+  return {};
+}
+
+// Largest first (ties: earlier first step, then the order given), each into the
+// best-fitting gap among the already placed blocks whose lifetimes overlap its own.
+std::size_t place(std::vector<Block>& blocks) {
+  std::vector<std::size_t> order(blocks.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const Block &x = blocks[a], &y = blocks[b];
+    return x.size != y.size ? x.size > y.size : x.first < y.first;
   });
-  std::vector<int> done;
-  for (int v : placed_order) {
-    ValuePlan& p = plan.values[static_cast<std::size_t>(v)];
-    std::vector<std::pair<std::size_t, std::size_t>> busy;  // [offset, end) of overlapping lifetimes
-    for (int o : done) {
-      const ValuePlan& q = plan.values[static_cast<std::size_t>(o)];
-      if (q.first_step <= p.last_step && p.first_step <= q.last_step) busy.emplace_back(q.offset, q.offset + q.size);
+  std::size_t high_water = 0;
+  std::vector<std::size_t> done;
+  std::vector<std::pair<std::size_t, std::size_t>> busy;  // [offset, end) of overlapping lifetimes
+  for (std::size_t i : order) {
+    Block& p = blocks[i];
+    busy.clear();
+    for (std::size_t j : done) {
+      const Block& q = blocks[j];
+      if (q.first <= p.last && p.first <= q.last) busy.emplace_back(q.offset, q.offset + q.size);
     }
     std::sort(busy.begin(), busy.end());
     std::size_t best = SIZE_MAX, best_gap = SIZE_MAX, cursor = 0;
@@ -56,17 +86,135 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
       cursor = std::max(cursor, e);
     }
     p.offset = best != SIZE_MAX ? best : cursor;
-    plan.arena_bytes = std::max(plan.arena_bytes, p.offset + p.size);
-    done.push_back(v);
+    high_water = std::max(high_water, p.offset + p.size);
+    done.push_back(i);
   }
+  return high_water;
+}
+
+}  // namespace
+
+const char* to_string(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::Unused: return "unused";
+    case ValueKind::Input: return "input";
+    case ValueKind::Constant: return "constant";
+    case ValueKind::Allocate: return "allocate";
+    case ValueKind::InPlace: return "in-place";
+    case ValueKind::Output: return "output";
+  }
+  return "?";
+}
+
+MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<ValueKind>& kinds,
+                       const std::vector<StepValues>& steps) {
+  if (kinds.size() != sizes.size())
+    throw_internal("memory plan: " + std::to_string(sizes.size()) + " sizes but " + std::to_string(kinds.size()) +
+                   " kinds");
+  const int num_values = static_cast<int>(sizes.size());
+  const int last = static_cast<int>(steps.size()) - 1;
+  MemoryPlan plan;
+  plan.values.resize(sizes.size());
+  plan.scratch.resize(steps.size());
+  for (std::size_t v = 0; v < sizes.size(); ++v) {
+    plan.values[v].kind = kinds[v] == ValueKind::InPlace ? ValueKind::Allocate : kinds[v];
+    plan.values[v].size = round_up(sizes[v]);
+  }
+
+  // Lifetimes: first write to last read; graph outputs are read back after the last step.
   for (int s = 0; s <= last; ++s) {
-    std::size_t live = 0;
-    for (int v : placed_order) {
-      const ValuePlan& p = plan.values[static_cast<std::size_t>(v)];
-      if (p.first_step <= s && s <= p.last_step) live += p.size;
+    const StepValues& st = steps[static_cast<std::size_t>(s)];
+    auto check = [&](int v, const char* role) {
+      if (v < -1 || v >= num_values)
+        throw_internal("memory plan: step " + std::to_string(s) + " " + role + " value " + std::to_string(v) +
+                       ", but there are " + std::to_string(num_values));
+    };
+    for (int v : st.outputs) {
+      check(v, "writes");
+      if (v < 0) continue;
+      ValuePlan& p = plan.values[static_cast<std::size_t>(v)];
+      if (p.first_step < 0) p.first_step = s;
+      p.last_step = std::max(p.last_step, s);
     }
-    if (live > plan.live_bound) {
-      plan.live_bound = live;
+    for (int v : st.inputs) {
+      check(v, "reads");
+      if (v >= 0) plan.values[static_cast<std::size_t>(v)].last_step = s;
+    }
+  }
+  auto in_arena = [&](const ValuePlan& p) {
+    return (p.kind == ValueKind::Allocate || p.kind == ValueKind::Output) && p.first_step >= 0;
+  };
+  for (ValuePlan& p : plan.values)
+    if (p.kind == ValueKind::Output && in_arena(p)) p.last_step = last;
+
+  // In-place grants, in step order, so a heir can pass its bytes on (a chain).
+  std::vector<int> heir_of(sizes.size(), -1);
+  for (int s = 0; s <= last; ++s) {
+    const StepValues& st = steps[static_cast<std::size_t>(s)];
+    for (const InPlaceRequest& r : st.inplace) {
+      if (r.output < 0 || r.output >= static_cast<int>(st.outputs.size()) || r.input < 0 ||
+          r.input >= static_cast<int>(st.inputs.size()))
+        throw_internal("memory plan: step " + std::to_string(s) + " asks for output " + std::to_string(r.output) +
+                       " in place of input " + std::to_string(r.input) + ", but it has " +
+                       std::to_string(st.outputs.size()) + " outputs and " + std::to_string(st.inputs.size()) +
+                       " inputs");
+      InPlaceDecision d;
+      d.step = s;
+      d.output = st.outputs[static_cast<std::size_t>(r.output)];
+      d.input = st.inputs[static_cast<std::size_t>(r.input)];
+      d.reason = deny_reason(plan, sizes, heir_of, st, s, d.output, d.input);
+      d.granted = d.reason.empty();
+      if (d.granted) {
+        ValuePlan& heir = plan.values[static_cast<std::size_t>(d.output)];
+        heir.kind = ValueKind::InPlace;
+        heir.donor = d.input;
+        heir_of[static_cast<std::size_t>(d.input)] = d.output;
+      }
+      plan.inplace.push_back(std::move(d));
+    }
+  }
+
+  // Blocks: one per chain of values (keyed by its first value), then one per scratch.
+  std::vector<Block> blocks;
+  std::vector<int> block_of(sizes.size(), -1);
+  for (int v = 0; v < num_values; ++v) {
+    const ValuePlan& p = plan.values[static_cast<std::size_t>(v)];
+    if (p.kind == ValueKind::InPlace || !in_arena(p)) continue;
+    Block b{p.size, p.first_step, p.last_step, 0};
+    for (int u = v; u >= 0; u = heir_of[static_cast<std::size_t>(u)]) {
+      const ValuePlan& q = plan.values[static_cast<std::size_t>(u)];
+      b.size = std::max(b.size, q.size);
+      b.last = std::max(b.last, q.last_step);
+      block_of[static_cast<std::size_t>(u)] = static_cast<int>(blocks.size());
+      plan.naive_bytes += q.size;
+    }
+    blocks.push_back(b);
+  }
+  const std::size_t first_scratch = blocks.size();
+  for (int s = 0; s <= last; ++s)
+    if (const std::size_t bytes = steps[static_cast<std::size_t>(s)].scratch_bytes) {
+      plan.scratch[static_cast<std::size_t>(s)].size = round_up(bytes);
+      blocks.push_back({round_up(bytes), s, s, 0});
+      plan.naive_bytes += round_up(bytes);
+    }
+
+  plan.arena_bytes = place(blocks);
+  for (std::size_t v = 0; v < sizes.size(); ++v)
+    if (block_of[v] >= 0) plan.values[v].offset = blocks[static_cast<std::size_t>(block_of[v])].offset;
+  for (std::size_t b = first_scratch, s = 0; s < plan.scratch.size(); ++s)
+    if (plan.scratch[s].size) plan.scratch[s].offset = blocks[b++].offset;
+
+  // The live-set bound: bytes of blocks alive at each step (a chain counts once).
+  std::vector<std::int64_t> delta(steps.size() + 1, 0);
+  for (const Block& b : blocks) {
+    delta[static_cast<std::size_t>(b.first)] += static_cast<std::int64_t>(b.size);
+    delta[static_cast<std::size_t>(b.last) + 1] -= static_cast<std::int64_t>(b.size);
+  }
+  std::int64_t live = 0;
+  for (int s = 0; s <= last; ++s) {
+    live += delta[static_cast<std::size_t>(s)];
+    if (static_cast<std::size_t>(live) > plan.live_bound) {
+      plan.live_bound = static_cast<std::size_t>(live);
       plan.peak_step = s;
     }
   }
