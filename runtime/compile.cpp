@@ -54,6 +54,7 @@ template <class Plan, class Pack, class Get>
 void compile_rows_conv(const graph::Graph& g, Step& s, const Plan& plan, Pack pack, Get get, ThreadPool* pool) {
   auto weights = std::make_shared<decltype(pack(plan, nullptr, nullptr))>(
       pack(plan, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2])));
+  s.packed_bytes = (weights->weights.size() + weights->bias.size()) * sizeof(float);
   auto kernel = get(plan, serves(g, s));
   s.kernel = kernel->name();
   s.code = kernel->code();
@@ -80,6 +81,7 @@ void compile_rows_conv(const graph::Graph& g, Step& s, const Plan& plan, Pack pa
 void compile_pointwise(const graph::Graph& g, Step& s, const jit::PointwisePlan& plan, ThreadPool* pool) {
   auto weights = std::make_shared<jit::PointwiseWeights>(
       jit::pack_pointwise_weights(plan, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2])));
+  s.packed_bytes = (weights->weights.size() + weights->bias.size()) * sizeof(float);
   auto kernel = jit::get_pointwise_kernel(plan, serves(g, s));
   s.kernel = kernel->name();
   s.code = kernel->code();
@@ -217,6 +219,11 @@ class InvertedResidualRunner {
   }
 
   int64_t expanded_floats() const { return b_.expanded_floats(); }
+  std::size_t packed_bytes() const {
+    std::size_t n = 0;
+    for (const auto* w : {&expand_w_, &project_w_}) n += w->weights.size() + w->bias.size();
+    return (n + dw_w_.weights.size() + dw_w_.bias.size()) * sizeof(float);
+  }
   int64_t depthwise_floats() const { return b_.depthwise_floats(); }
 
  private:
@@ -297,6 +304,7 @@ void compile_steps(ModelImpl& m) {
       }
       case graph::StepKind::ir_block: {
         auto runner = std::make_shared<const InvertedResidualRunner>(g, s, m.host);
+        s.packed_bytes = runner->packed_bytes();
         s.kernel = runner->name();
         s.code = runner->code();
         s.code_size = runner->code_size();
@@ -327,6 +335,8 @@ void compile_steps(ModelImpl& m) {
             jit::pack_pointwise_weights(se.reduce, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2])));
         auto expand_w = std::make_shared<jit::PointwiseWeights>(
             jit::pack_pointwise_weights(se.expand, data_or_null(g, s.inputs[3]), data_or_null(g, s.inputs[4])));
+        s.packed_bytes = (reduce_w->weights.size() + reduce_w->bias.size() + expand_w->weights.size() +
+                          expand_w->bias.size()) * sizeof(float);
         s.kernel = "se[" + pool_k->name() + " > " + reduce_k->name() + " > " + expand_k->name() + " > " +
                    scale_k->name() + "]";
         s.code = scale_k->code();

@@ -8,6 +8,7 @@
 #include "loaders/onnx_loader.hpp"
 #include "nnjit/engine.hpp"
 #include "runtime/compile.hpp"
+#include "runtime/memory_report.hpp"
 #include "runtime/model_impl.hpp"
 #include "runtime/probe.hpp"
 #include "runtime/profiling.hpp"
@@ -119,8 +120,33 @@ void plan_memory(ModelImpl& m) {
     if (kinds[static_cast<std::size_t>(v)] == runtime::ValueKind::Allocate) kinds[static_cast<std::size_t>(v)] = runtime::ValueKind::Output;
   for (int v : g.inputs) kinds[static_cast<std::size_t>(v)] = runtime::ValueKind::Input;
   std::vector<runtime::StepValues> steps;
-  for (const runtime::Step& s : m.steps) steps.push_back({s.inputs, s.outputs});
+  for (const runtime::Step& s : m.steps) {
+    runtime::StepValues sv{s.inputs, s.outputs, {}, 0};
+    // In place where the kernel's contract allows it: an elementwise step over its first
+    // operand, a conv adding its residual before the activation over that residual.
+    if (s.kind == graph::StepKind::eltwise) sv.inplace.push_back({0, 0});
+    if (s.kind == graph::StepKind::conv && s.inputs.size() > 3 && s.inputs[3] >= 0 &&
+        std::visit(
+            [](const auto& p) {
+              if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) return false;
+              else if constexpr (requires { p.shape.residual; })
+                return p.shape.residual == jit::ResidualMode::before_activation;
+              else return false;
+            },
+            s.plan))
+      sv.inplace.push_back({0, 3});
+    steps.push_back(std::move(sv));
+  }
   m.memory = runtime::plan_memory(sizes, kinds, steps);
+  // The yardstick: the live-set bound of the graph as loaded, one step per node,
+  // every tensor in plain layout.
+  std::vector<std::size_t> plain(g.values.size(), 0);
+  for (std::size_t v = 0; v < m.graph_values; ++v)
+    if (kinds[v] != runtime::ValueKind::Constant && g.values[v].dtype != DType::Undefined && g.values[v].shape_known)
+      plain[v] = static_cast<std::size_t>(shape_numel(g.values[v].shape)) * dtype_size(g.values[v].dtype);
+  std::vector<runtime::StepValues> per_node;
+  for (const graph::Node& n : g.nodes) per_node.push_back({n.inputs, n.outputs, {}, 0});
+  m.unfused_live_bound = runtime::plan_memory(plain, kinds, per_node).live_bound;
 }
 
 void check_options(const Options& o) {
@@ -192,6 +218,21 @@ const std::vector<StepInfo>& Model::steps() const { return impl_->step_infos; }
 int Model::dump_kernels(const std::string& dir) const { return runtime::dump_kernels(*impl_, dir); }
 Session Model::session() const { return Session(shared_from_this()); }
 
+std::string Model::memory_report() const {
+  const ModelImpl& m = *impl_;
+  std::vector<std::string> names;
+  for (const graph::Value& v : m.graph.values) names.push_back(v.name);
+  runtime::MemoryReport r = runtime::make_memory_report(m.memory, names);
+  r.weights_bytes_stored = m.weights_bytes;
+  for (const runtime::Step& s : m.steps) r.weights_bytes_packed += s.packed_bytes;
+  std::string text = r.to_text();
+  text += "live-set bound of the graph as loaded (one step per node, plain layout): " +
+          std::to_string(m.unfused_live_bound) + " bytes; arena / that bound " +
+          std::to_string(static_cast<double>(m.memory.arena_bytes) / static_cast<double>(std::max<std::size_t>(m.unfused_live_bound, 1))).substr(0, 5) +
+          "\n";
+  return text;
+}
+
 std::string Model::summary() const {
   std::string s = "ops as loaded:   " + impl_->loaded_counts + "\n";
   s += "ops as executed: " + graph::op_counts(impl_->graph) + "\n";
@@ -237,7 +278,9 @@ Session::Session(std::shared_ptr<const Model> model) : model_(std::move(model)),
     const runtime::ValuePlan& p = m.memory.values[v];
     if (val.constant.defined()) {
       st.slots[v] = val.constant;
-    } else if ((p.kind == runtime::ValueKind::Allocate || p.kind == runtime::ValueKind::Output) && p.first_step >= 0) {
+    } else if ((p.kind == runtime::ValueKind::Allocate || p.kind == runtime::ValueKind::InPlace ||
+                p.kind == runtime::ValueKind::Output) &&
+               p.first_step >= 0) {
       Shape shape = val.shape;  // a blocked value's slot holds whole blocks of channels
       if (const int block = m.block[v]) shape[1] = jit::blocked_channels(shape[1], block);
       st.slots[v] = Tensor::view(val.dtype, shape, static_cast<char*>(base) + p.offset, st.arena);

@@ -36,6 +36,7 @@ struct Step {
   std::optional<graph::InvertedResidualPlan> block;  // ir_block steps
   std::optional<graph::SqueezeExcitePlan> se;         // se_block steps
   std::vector<std::pair<int, int64_t>> channels;     // gather steps
+  std::size_t packed_bytes = 0;  // weights this step packed at compile
   const void* code = nullptr;  // the generated kernel, for the profiler
   std::size_t code_size = 0;
   KernelFn run;
@@ -55,6 +56,7 @@ struct ModelImpl {
   std::shared_ptr<runtime::ThreadPool> pool;
   std::string loaded_counts, optimize_report;
   std::vector<runtime::Step> steps;
+  std::size_t unfused_live_bound = 0;  // live-set bound with one step per node, plain layout
   std::size_t graph_values = 0;  // values of the optimised graph; the plan's twins come after
   std::vector<StepInfo> step_infos;  // what Model::steps() shows, one per step
   runtime::MemoryPlan memory;

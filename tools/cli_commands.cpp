@@ -174,6 +174,7 @@ int cmd_info(const CliArgs& a) {
   o << "threads: " << a.threads << "  isa: " << a.isa << "\n";
   o << "\nops:\n" << model->summary();
   if (!model->summary().empty() && model->summary().back() != '\n') o << "\n";
+  o << "\nmemory:\n" << model->memory_report();
   o << "\nplan:\n" << model->plan_report();
   if (!model->plan_report().empty() && model->plan_report().back() != '\n') o << "\n";
   if (!a.dump_kernels.empty())

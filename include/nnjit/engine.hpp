@@ -103,6 +103,9 @@ class Model : public std::enable_shared_from_this<Model> {
   std::size_t weights_bytes() const;
   // Bytes of activation memory one Session allocates.
   std::size_t arena_bytes() const;
+  // The activation memory plan, before any run: arena bytes, the naive sum, the live-set
+  // bounds, weights stored and packed, the peak step and what is alive there.
+  std::string memory_report() const;
   // The execution plan, one entry per step, in run order.
   const std::vector<StepInfo>& steps() const;
 
