@@ -30,35 +30,32 @@ const char* step_kind_name(StepKind kind) {
   return "?";
 }
 
-std::string kernel_plan_name(const KernelPlan& plan) {
+namespace {
+// fn(plan) for the kernel plan a step holds, or `none` when it holds none.
+template <class R, class Fn>
+R with_plan(const KernelPlan& plan, R none, Fn fn) {
   return std::visit(
-      [](const auto& p) -> std::string {
-        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) return "";
-        else return p.name();
+      [&](const auto& p) -> R {
+        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) return none;
+        else return fn(p);
       },
       plan);
+}
+}  // namespace
+
+std::string kernel_plan_name(const KernelPlan& plan) {
+  return with_plan<std::string>(plan, "", [](const auto& p) { return p.name(); });
 }
 
 std::string kernel_plan_key(const KernelPlan& plan) {
-  return std::visit(
-      [](const auto& p) -> std::string {
-        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) return "";
-        else return p.key();
-      },
-      plan);
+  return with_plan<std::string>(plan, "", [](const auto& p) { return p.key(); });
 }
 
 double kernel_plan_flops(const KernelPlan& plan) {
-  return std::visit(
-      [](const auto& p) -> double {
-        using P = std::decay_t<decltype(p)>;
-        if constexpr (std::is_same_v<P, std::monostate> || std::is_same_v<P, jit::PoolPlan> ||
-                      std::is_same_v<P, jit::EltwisePlan>)
-          return 0.0;
-        else
-          return p.shape.flops();
-      },
-      plan);
+  return with_plan(plan, 0.0, [](const auto& p) -> double {
+    if constexpr (requires { p.shape.flops(); }) return p.shape.flops();
+    else return 0.0;  // pooling and elementwise: no multiply-adds
+  });
 }
 
 namespace {
@@ -243,12 +240,7 @@ std::variant<KernelPlan, std::string> plan_conv_kernel(const ops::ConvParams& p,
 }
 
 int plan_block(const KernelPlan& plan) {
-  return std::visit(
-      [](const auto& p) -> int {
-        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) return 0;
-        else return p.block;
-      },
-      plan);
+  return with_plan(plan, 0, [](const auto& p) { return p.block; });
 }
 
 // A Conv node and what follows it, planned as one step; or the reason it stays a
