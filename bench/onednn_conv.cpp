@@ -90,4 +90,40 @@ void bench_onednn(benchmark::State& state, const ConvShape& s) {
   state.SetLabel(conv.impl());
 }
 
+OneDnnMatmul::OneDnnMatmul(const ConvShape& s) : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
+  const memory::dim M = s.height, K = s.in_channels, N = s.out_channels;
+  const memory::dims src_dims{M, K}, w_dims{K, N}, bias_dims{1, N}, dst_dims{M, N};
+  memory::desc src_md(src_dims, dt::f32, tag::ab), w_md(w_dims, dt::f32, tag::any),
+      bias_md(bias_dims, dt::f32, tag::ab), dst_md(dst_dims, dt::f32, tag::ab);
+  dnnl::matmul::desc desc(src_md, w_md, bias_md, dst_md);
+  dnnl::post_ops ops;
+  append_activation(ops, s.activation);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  dnnl::matmul::primitive_desc pd(desc, attr, engine_);
+  impl_ = pd.impl_info_str();
+  matmul_ = dnnl::matmul(pd);
+
+  src_ = memory(pd.src_desc(), engine_);
+  weights_ = memory(pd.weights_desc(), engine_);
+  bias_ = memory(pd.bias_desc(), engine_);
+  dst_ = memory(pd.dst_desc(), engine_);
+  fill(engine_, stream_, src_, src_dims, tag::ab, 1);
+  fill(engine_, stream_, weights_, w_dims, tag::ab, 2);
+  fill(engine_, stream_, bias_, bias_dims, tag::ab, 3);
+}
+
+void OneDnnMatmul::run() {
+  matmul_.execute(stream_, {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_},
+                            {DNNL_ARG_DST, dst_}});
+  stream_.wait();
+}
+
+void bench_onednn_matmul(benchmark::State& state, const ConvShape& s) {
+  OneDnnMatmul matmul(s);
+  for (auto _ : state) matmul.run();
+  set_gflops(state, s.flops());
+  state.SetLabel(matmul.impl());
+}
+
 }  // namespace nnjit::bench
