@@ -55,7 +55,11 @@ const std::map<std::string, CommandFlags>& command_flags() {
         true}},
       {"run",
        {{"--threads", "--isa", "--dim", "--max-arena-bytes", "--input", "--output-dir", "--expect", "--tolerance"}, {"--help"}, true}},
-      {"bench", {{"--threads", "--isa", "--dim", "--max-arena-bytes", "--input", "--iterations", "--warmup"}, {"--help", "--json"}, true}},
+      {"bench",
+       {{"--threads", "--isa", "--dim", "--max-arena-bytes", "--input", "--iterations", "--warmup", "--scenario",
+         "--min-queries", "--min-duration", "--streams"},
+        {"--help", "--json"},
+        true}},
   };
   return flags;
 }
@@ -117,6 +121,16 @@ void apply(CliArgs& a, const std::string& flag, const std::string& value) {
     a.iterations = static_cast<int>(parse_int(flag, value, 1, kMaxIterations));
   } else if (flag == "--warmup") {
     a.warmup = static_cast<int>(parse_int(flag, value, 0, kMaxIterations));
+  } else if (flag == "--scenario") {
+    if (value != "single-stream" && value != "offline")
+      throw_invalid("--scenario expects single-stream or offline, got '" + value + "'");
+    a.scenario = value;
+  } else if (flag == "--min-queries") {
+    a.min_queries = parse_int(flag, value, 1, kMaxIterations);
+  } else if (flag == "--min-duration") {
+    a.min_duration_s = parse_double(flag, value);
+  } else if (flag == "--streams") {
+    a.streams = static_cast<int>(parse_int(flag, value, 1, kMaxThreads));
   } else if (flag == "--json") {
     a.json = true;
   } else if (flag == "--help") {
@@ -233,6 +247,15 @@ std::string usage(const std::string& command) {
            "  --input NAME=FILE|FILE  as for nnjit run (default: seeded random data)\n"
            "  --iterations N        timed runs (default 100)\n"
            "  --warmup N            untimed runs first (default 10)\n"
+           "  --scenario single-stream|offline\n"
+           "                        MLPerf's scenarios instead of the plain loop: single-stream issues one\n"
+           "                        query after another and reports p90 latency; offline keeps every\n"
+           "                        stream busy and reports throughput. Both run until --min-queries\n"
+           "                        queries and --min-duration seconds (both minimums, as MLPerf)\n"
+           "  --min-queries N       (scenarios) at least N queries (default 1024)\n"
+           "  --min-duration S      (scenarios) at least S seconds (default 60)\n"
+           "  --streams N           (offline) concurrent sessions, one thread each running --threads\n"
+           "                        workers (default: one stream per core available)\n"
            "  --json                end stdout with one JSON line (fields in tools/README.md)\n";
   return kOverview;
 }

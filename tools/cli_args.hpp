@@ -38,6 +38,11 @@ struct CliArgs {
   int iterations = 100;
   int warmup = 10;
   bool json = false;
+  // bench --scenario: "" (the plain loop above), "single-stream" or "offline" (MLPerf's).
+  std::string scenario;
+  int64_t min_queries = 1024;   // a scenario runs until it has issued this many queries
+  double min_duration_s = 60;   // ... and this many seconds have passed (MLPerf's minimums)
+  int streams = 0;              // offline: concurrent sessions (0 = one per core available)
 };
 
 CliArgs parse_args(int argc, char** argv);

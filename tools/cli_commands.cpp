@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -12,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <thread>
 #include <set>
 #include <sstream>
 
@@ -338,29 +341,117 @@ int cmd_run(const CliArgs& a) {
   return 0;
 }
 
+namespace {
+
+// What one bench measured: each query's latency, and the wall time from the first query
+// issued to the last one done.
+struct BenchRuns {
+  std::vector<double> ms;
+  double wall_s = 0;
+  int streams = 1;
+};
+
+using BenchClock = std::chrono::steady_clock;
+
+double seconds_since(BenchClock::time_point t0) {
+  return std::chrono::duration<double>(BenchClock::now() - t0).count();
+}
+
+// One query after another on one session: the plain loop (exactly --iterations runs), or
+// MLPerf's single-stream (until both --min-queries and --min-duration are reached).
+BenchRuns run_one_stream(Session& session, const std::vector<NamedTensor>& inputs, const CliArgs& a) {
+  for (int i = 0; i < a.warmup; ++i) session.run(inputs);
+  BenchRuns r;
+  const bool mlperf = a.scenario == "single-stream";
+  r.ms.reserve(static_cast<std::size_t>(mlperf ? a.min_queries : a.iterations));
+  const auto start = BenchClock::now();
+  for (;;) {
+    const auto t0 = BenchClock::now();
+    session.run(inputs);
+    r.ms.push_back(std::chrono::duration<double, std::milli>(BenchClock::now() - t0).count());
+    const auto n = static_cast<int64_t>(r.ms.size());
+    if (mlperf ? n >= a.min_queries && seconds_since(start) >= a.min_duration_s : n >= a.iterations) break;
+  }
+  r.wall_s = seconds_since(start);
+  return r;
+}
+
+// The number of streams offline runs: --streams, else one per core the probe found
+// available (affinity and cgroup quota included) for --threads workers each.
+int offline_streams(const Engine& engine, const CliArgs& a) {
+  if (a.streams > 0) return a.streams;
+  int cores = 1;
+  for (const HostFigure& f : engine.host_figures())
+    if (f.name == "threads") cores = std::max(1, std::atoi(f.value.c_str()));
+  return std::max(1, cores / a.threads);
+}
+
+// MLPerf's offline scenario: every stream (a session on its own thread) takes queries until
+// the minimums are reached; throughput is queries done over the wall time.
+BenchRuns run_offline(const Model& model, const std::vector<NamedTensor>& inputs, const CliArgs& a, int streams) {
+  std::vector<Session> sessions;
+  for (int s = 0; s < streams; ++s) {
+    sessions.push_back(model.session());
+    for (int i = 0; i < a.warmup; ++i) sessions.back().run(inputs);
+  }
+  std::vector<std::vector<double>> ms(static_cast<std::size_t>(streams));
+  std::atomic<int64_t> done{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+  const auto start = BenchClock::now();
+  auto stream = [&](int s) {
+    try {
+      while (!failed.load(std::memory_order_relaxed)) {
+        if (done.load() >= a.min_queries && seconds_since(start) >= a.min_duration_s) break;
+        const auto t0 = BenchClock::now();
+        sessions[static_cast<std::size_t>(s)].run(inputs);
+        ms[static_cast<std::size_t>(s)].push_back(
+            std::chrono::duration<double, std::milli>(BenchClock::now() - t0).count());
+        done.fetch_add(1);
+      }
+    } catch (...) {
+      std::lock_guard lock(error_mutex);
+      if (!error) error = std::current_exception();
+      failed = true;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int s = 1; s < streams; ++s) threads.emplace_back(stream, s);
+  stream(0);
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+  BenchRuns r;
+  r.wall_s = seconds_since(start);
+  r.streams = streams;
+  for (auto& v : ms) r.ms.insert(r.ms.end(), v.begin(), v.end());
+  return r;
+}
+
+}  // namespace
+
 int cmd_bench(const CliArgs& a) {
   Engine engine;
   auto model = load_model(engine, a);
   std::vector<NamedTensor> inputs = gather_inputs(*model, a, false);
-  Session session = model->session();
 
-  using Clock = std::chrono::steady_clock;
-  for (int i = 0; i < a.warmup; ++i) session.run(inputs);
-  std::vector<double> ms;
-  ms.reserve(static_cast<std::size_t>(a.iterations));
-  for (int i = 0; i < a.iterations; ++i) {
-    const auto t0 = Clock::now();
-    session.run(inputs);
-    const auto t1 = Clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  BenchRuns r;
+  if (a.scenario == "offline") {
+    r = run_offline(*model, inputs, a, offline_streams(engine, a));
+  } else {
+    Session session = model->session();
+    r = run_one_stream(session, inputs, a);
   }
-  double total = 0;
-  for (double v : ms) total += v;
-  std::vector<double> sorted = ms;
+  std::vector<double> sorted = r.ms;
   std::sort(sorted.begin(), sorted.end());
+  double total = 0;
+  for (double v : sorted) total += v;
   const double p50 = percentile(sorted, 50), p90 = percentile(sorted, 90), p99 = percentile(sorted, 99);
-  const double mean = total / static_cast<double>(ms.size()), min = sorted.front();
-  const double throughput = total > 0 ? static_cast<double>(ms.size()) / (total / 1000.0) : 0;
+  const double mean = total / static_cast<double>(sorted.size()), min = sorted.front();
+  // One stream: runs over their summed time. Offline: queries over the wall time.
+  const double busy_s = r.streams > 1 || a.scenario == "offline" ? r.wall_s : total / 1000.0;
+  const double throughput = busy_s > 0 ? static_cast<double>(sorted.size()) / busy_s : 0;
+  const std::string scenario = a.scenario.empty() ? "loop" : a.scenario;
 
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
@@ -368,17 +459,20 @@ int cmd_bench(const CliArgs& a) {
   const LoadTimes& lt = model->load_times();
 
   std::cout << "model: " << a.model << "\n"
-            << "threads: " << a.threads << "  warmup: " << a.warmup << "  iterations: " << a.iterations << "\n"
+            << "scenario: " << scenario << "  streams: " << r.streams << "  threads: " << a.threads
+            << "  warmup: " << a.warmup << "  queries: " << sorted.size() << "  duration s: " << fmt(r.wall_s) << "\n"
             << "load ms: " << load_times_line(lt) << "\n"
             << "latency ms: p50 " << fmt_ms(p50) << "  p90 " << fmt_ms(p90) << "  p99 " << fmt_ms(p99)
             << "  mean " << fmt_ms(mean) << "  min " << fmt_ms(min) << "\n"
             << "throughput: " << std::to_string(static_cast<long long>(std::llround(throughput))) << " runs/s\n"
-            << "arena: " << fmt_bytes(model->arena_bytes()) << "\n"
+            << "arena: " << fmt_bytes(model->arena_bytes()) << (r.streams > 1 ? " per stream" : "") << "\n"
             << "weights: " << fmt_bytes(model->weights_bytes()) << "\n"
             << "peak rss: " << fmt_bytes(peak_rss) << "\n";
   if (a.json) {
     std::cout << "{\"model\": \"" << json_escape(a.model) << "\", \"threads\": " << a.threads
-              << ", \"iterations\": " << a.iterations << ", \"load_ms\": {\"parse\": " << json_num(lt.parse)
+              << ", \"iterations\": " << sorted.size() << ", \"scenario\": \"" << scenario
+              << "\", \"streams\": " << r.streams << ", \"duration_s\": " << json_num(r.wall_s)
+              << ", \"load_ms\": {\"parse\": " << json_num(lt.parse)
               << ", \"optimize\": " << json_num(lt.optimize) << ", \"plan\": " << json_num(lt.plan)
               << ", \"compile\": " << json_num(lt.compile) << ", \"total\": " << json_num(lt.total)
               << "}, \"latency_ms\": {\"p50\": " << json_num(p50) << ", \"p90\": " << json_num(p90)

@@ -16,6 +16,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -254,6 +255,8 @@ class JsonKeys {
   bool ok() const { return ok_; }
   const std::map<std::string, char>& kinds() const { return kinds_; }
   const std::map<std::string, std::string>& strings() const { return strings_; }
+  // The number at `path` (throws std::out_of_range when there is none).
+  double number(const std::string& path) const { return numbers_.at(path); }
 
  private:
   void ws() {
@@ -372,12 +375,16 @@ class JsonKeys {
     if (lit("true") || lit("false")) return kinds_[path] = 'b', true;
     if (lit("null")) return kinds_[path] = 'z', true;
     kinds_[path] = 'n';
-    return number();
+    const std::size_t start = i_;
+    if (!number()) return false;
+    numbers_[path] = std::strtod(s_.substr(start, i_ - start).c_str(), nullptr);
+    return true;
   }
 
   std::string s_;
   std::size_t i_ = 0;
   bool ok_ = false;
+  std::map<std::string, double> numbers_;
   std::map<std::string, char> kinds_;
   std::map<std::string, std::string> strings_;
 };

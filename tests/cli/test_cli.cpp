@@ -186,6 +186,48 @@ TEST_CASE("bench --json ends with one JSON object holding every field") {
   CHECK(contains(line, "\"iterations\": 5"));
 }
 
+TEST_CASE("bench --scenario: MLPerf's single-stream and offline, run to both minimums") {
+  TempDir dir;
+  const std::string model = relu_file(dir);
+  SUBCASE("single-stream: at least --min-queries queries and --min-duration seconds") {
+    CliResult r = run_cli({"bench", model, "--scenario", "single-stream", "--min-queries", "40", "--min-duration",
+                           "0.3", "--warmup", "1", "--json"});
+    check_ok(r);
+    JsonKeys j(last_line(r.out));
+    REQUIRE(j.ok());
+    CHECK(j.strings().at("scenario") == "single-stream");
+    CHECK(j.number("iterations") >= 40);
+    CHECK(j.number("duration_s") >= 0.3);
+    CHECK(j.number("streams") == 1);
+    CHECK(j.number("latency_ms.p90") >= j.number("latency_ms.p50"));
+    CHECK(contains(r.out, "scenario: single-stream"));
+  }
+  SUBCASE("offline: --streams sessions busy at once; throughput is queries over wall time") {
+    CliResult r = run_cli({"bench", model, "--scenario", "offline", "--streams", "2", "--min-queries", "64",
+                           "--min-duration", "0", "--json"});
+    check_ok(r);
+    JsonKeys j(last_line(r.out));
+    REQUIRE(j.ok());
+    CHECK(j.strings().at("scenario") == "offline");
+    CHECK(j.number("streams") == 2);
+    CHECK(j.number("iterations") >= 64);
+    CHECK(j.number("throughput_per_s") == doctest::Approx(j.number("iterations") / j.number("duration_s")).epsilon(0.01));
+  }
+  SUBCASE("the plain loop says so") {
+    CliResult r = run_cli({"bench", model, "--iterations", "3", "--json"});
+    check_ok(r);
+    JsonKeys j(last_line(r.out));
+    REQUIRE(j.ok());
+    CHECK(j.strings().at("scenario") == "loop");
+  }
+  SUBCASE("bad scenario arguments") {
+    check_refused(run_cli({"bench", model, "--scenario", "server"}), 2, {"--scenario", "server"});
+    check_refused(run_cli({"bench", model, "--min-queries", "0"}), 2, {"--min-queries"});
+    check_refused(run_cli({"bench", model, "--min-duration", "-1"}), 2, {"--min-duration"});
+    check_refused(run_cli({"bench", model, "--streams", "0"}), 2, {"--streams"});
+  }
+}
+
 TEST_CASE("bad model files are refused with exit 2") {
   TempDir dir;
   SUBCASE("empty file") {
