@@ -1,12 +1,17 @@
 #include "loaders/onnx_loader.hpp"
 
+#include <sys/mman.h>
+
 #include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "loaders/mapped_file.hpp"
 #include "loaders/tensor_proto.hpp"
+#include "loaders/wire.hpp"
 #include "onnx.pb.h"
 
 namespace nnjit::loaders {
@@ -104,7 +109,9 @@ void set_input_type(graph::Value& v, const onnx::ValueInfoProto& vi, const std::
 
 class Builder {
  public:
-  Builder(graph::Graph& g, ExternalFiles& files) : g_(g), files_(files) {}
+  // `lifted`: per initializer, its raw_data when lift_initializer_data took it out.
+  Builder(graph::Graph& g, ExternalFiles& files, const std::vector<LiftedRaw>& lifted)
+      : g_(g), files_(files), lifted_(lifted) {}
 
   void build(onnx::GraphProto& gp) {
     add_initializers(gp);
@@ -129,7 +136,12 @@ class Builder {
       const std::string what = "initializer " + quote(p.name());
       graph::Value v;
       v.name = p.name();
-      if (collect_unsupported(g_, [&] { v.constant = decode_tensor(p, what, &files_, TakeRaw::yes); })) {
+      const auto at = static_cast<std::size_t>(i);
+      const bool was_lifted = at < lifted_.size() && lifted_[at].data != nullptr;
+      if (collect_unsupported(g_, [&] {
+            v.constant = was_lifted ? decode_tensor(p, what, &files_, lifted_[at])
+                                    : decode_tensor(p, what, &files_, TakeRaw::yes);
+          })) {
         v.dtype = v.constant.dtype();
         v.shape = v.constant.shape();
         v.shape_known = true;
@@ -268,20 +280,67 @@ class Builder {
 
   graph::Graph& g_;
   ExternalFiles& files_;
+  const std::vector<LiftedRaw>& lifted_;
   std::unordered_map<std::string, int> by_name_;
   std::vector<std::string> origin_;  // per value: "an initializer", "the output of node 'x'", ...
 };
+
+// Copies the lifted raw_data into one buffer, each 64-byte aligned, the buffer readable
+// 64 bytes past the last (kernels may read a vector past a tensor's end). Big buffers
+// ask for transparent huge pages: filling them then faults once per 2 MiB, not 4 KiB.
+std::vector<LiftedRaw> copy_lifted(const std::uint8_t* data, const LiftedModel& m) {
+  constexpr std::size_t kAlign = 64, kHugePage = std::size_t{2} << 20;
+  auto round_up = [](std::size_t v, std::size_t a) { return (v + a - 1) / a * a; };
+  std::size_t bytes = kAlign;
+  for (const auto& span : m.spans)
+    if (span) bytes += round_up(span->size, kAlign);
+  const std::size_t align = bytes >= kHugePage ? kHugePage : kAlign;
+  bytes = round_up(bytes, align);
+  void* p = std::aligned_alloc(align, bytes);
+  if (p == nullptr) throw_internal("out of memory allocating " + std::to_string(bytes) + " bytes of weights");
+  std::shared_ptr<void> slab(p, std::free);
+  if (align == kHugePage) ::madvise(p, bytes, MADV_HUGEPAGE);  // advice: failing is harmless
+  std::vector<LiftedRaw> out(m.spans.size());
+  auto* to = static_cast<std::uint8_t*>(p);
+  for (std::size_t i = 0; i < m.spans.size(); ++i) {
+    if (!m.spans[i]) continue;
+    const RawSpan& span = *m.spans[i];
+    std::memcpy(to, data + span.offset, span.size);
+    std::memset(to + span.size, 0, round_up(span.size, kAlign) - span.size);
+    out[i] = LiftedRaw{to, span.size, slab};
+    to += round_up(span.size, kAlign);
+  }
+  std::memset(to, 0, kAlign);
+  return out;
+}
 
 }  // namespace
 
 graph::Graph load_onnx(const void* data, std::size_t size, const std::string& name, const std::string& base_dir) {
   if (size == 0) not_a_model(name, "the file is empty");
-  if (size > static_cast<std::size_t>(INT_MAX))
-    not_a_model(name, std::to_string(size) +
-                          " bytes; protobuf cannot parse a model over 2 GiB: save its weights as external data");
+  // Large initializer raw_data is lifted out of the bytes before protobuf sees them
+  // (loaders/wire.hpp): protobuf then parses a few hundred KiB, and the weights are
+  // copied once, into one buffer.
+  constexpr std::size_t kLiftBytes = 4096;
+  const auto* bytes = static_cast<const std::uint8_t*>(data);
+  std::optional<LiftedModel> lifted = lift_initializer_data(bytes, size, kLiftBytes);
   onnx::ModelProto model;
-  if (!model.ParseFromArray(data, static_cast<int>(size)))
-    not_a_model(name, "protobuf parsing failed: the file is truncated or not ONNX");
+  auto parse = [&](const void* from, std::size_t n) {
+    if (n > static_cast<std::size_t>(INT_MAX))
+      not_a_model(name, std::to_string(size) +
+                            " bytes; protobuf cannot parse a model over 2 GiB: save its weights as external data");
+    if (!model.ParseFromArray(from, static_cast<int>(n)))
+      not_a_model(name, "protobuf parsing failed: the file is truncated or not ONNX");
+  };
+  std::vector<LiftedRaw> raw;
+  if (lifted) parse(lifted->rest.data(), lifted->rest.size());
+  if (lifted && model.has_graph() && lifted->spans.size() == static_cast<std::size_t>(model.graph().initializer_size())) {
+    raw = copy_lifted(bytes, *lifted);
+  } else {
+    model.Clear();
+    parse(data, size);
+  }
+  lifted.reset();
   if (!model.has_graph()) not_a_model(name, "it holds no graph");
 
   graph::Graph g;
@@ -289,7 +348,7 @@ graph::Graph load_onnx(const void* data, std::size_t size, const std::string& na
   try {
     g.opset = default_opset(model);
     ExternalFiles files{base_dir, {}};
-    Builder(g, files).build(*model.mutable_graph());
+    Builder(g, files, raw).build(*model.mutable_graph());
   } catch (const Error& e) {
     throw Error(e.code(), name + ": " + e.what());
   }

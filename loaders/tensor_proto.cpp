@@ -51,6 +51,13 @@ Tensor from_field(DType dt, const Shape& shape, int64_t n, const Field& field, c
   return t;
 }
 
+void check_raw_size(int64_t n, std::size_t es, std::size_t size, const Shape& shape, DType dt, const std::string& what) {
+  if (static_cast<uint64_t>(n) > size / es || static_cast<std::size_t>(n) * es != size)
+    throw_invalid(what + ": raw_data holds " + str(static_cast<int64_t>(size)) + " bytes but shape " +
+                  shape_str(shape) + " of " + dtype_name(dt) + " needs " +
+                  (static_cast<uint64_t>(n) > SIZE_MAX / es ? std::string("more") : str(static_cast<int64_t>(n * es))));
+}
+
 // Decimal, non-negative, the whole string.
 int64_t parse_size(const std::string& s, const char* key, const std::string& what) {
   int64_t v = -1;
@@ -153,6 +160,19 @@ Tensor decode_tensor(onnx::TensorProto& p, const std::string& what, ExternalFile
   return decode_tensor(static_cast<const onnx::TensorProto&>(p), what, external);
 }
 
+Tensor decode_tensor(const onnx::TensorProto& p, const std::string& what, ExternalFiles* external,
+                     const LiftedRaw& raw) {
+  if (p.has_segment()) throw_unsupported(what + ": segmented tensors are not supported");
+  // External data wins over raw_data, as when raw_data is in the proto.
+  if (p.data_location() == onnx::TensorProto::EXTERNAL || p.has_raw_data()) return decode_tensor(p, what, external);
+  const DType dt = tensor_dtype(p.data_type(), what);
+  const Shape shape(p.dims().begin(), p.dims().end());
+  const int64_t n = checked_numel(shape, what);
+  check_raw_size(n, dtype_size(dt), raw.size, shape, dt, what);
+  if (dt == DType::Bool || n == 0) return copy_bytes(dt, shape, raw.data);
+  return Tensor::view(dt, shape, const_cast<std::uint8_t*>(raw.data), raw.owner);
+}
+
 Tensor decode_tensor(const onnx::TensorProto& p, const std::string& what, ExternalFiles* external, bool check_only) {
   if (p.has_segment()) throw_unsupported(what + ": segmented tensors are not supported");
   const DType dt = tensor_dtype(p.data_type(), what);
@@ -164,11 +184,7 @@ Tensor decode_tensor(const onnx::TensorProto& p, const std::string& what, Extern
 
   if (p.has_raw_data()) {
     const std::string& raw = p.raw_data();
-    if (static_cast<uint64_t>(n) > raw.size() / es || static_cast<std::size_t>(n) * es != raw.size())
-      throw_invalid(what + ": raw_data holds " + str(static_cast<int64_t>(raw.size())) + " bytes but shape " +
-                    shape_str(shape) + " of " + dtype_name(dt) + " needs " +
-                    (static_cast<uint64_t>(n) > SIZE_MAX / es ? std::string("more")
-                                                              : str(static_cast<int64_t>(n * es))));
+    check_raw_size(n, es, raw.size(), shape, dt, what);
     if (check_only) return Tensor::view(dt, shape, nullptr, nullptr);
     return copy_bytes(dt, shape, raw.data());  // x86-64 is little-endian, like raw_data
   }

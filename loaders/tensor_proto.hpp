@@ -10,6 +10,7 @@
 // collect them into Graph::unsupported.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -34,6 +35,17 @@ enum class TakeRaw { no, yes };
 // The same; with TakeRaw::yes a large raw_data string is moved out of `proto` into the
 // tensor (which views it) instead of being copied. x86-64 is little-endian like raw_data.
 Tensor decode_tensor(onnx::TensorProto& proto, const std::string& what, ExternalFiles* external, TakeRaw take);
+
+// A raw_data that loaders/wire.hpp lifted out of the proto before parsing, now in memory
+// that `owner` keeps alive (aligned to 64 bytes, readable 64 bytes past its end).
+struct LiftedRaw {
+  const std::uint8_t* data = nullptr;
+  std::size_t size = 0;
+  std::shared_ptr<void> owner;
+};
+// The same for a proto whose raw_data was lifted: the tensor views `raw`.
+Tensor decode_tensor(const onnx::TensorProto& proto, const std::string& what, ExternalFiles* external,
+                     const LiftedRaw& raw);
 
 // The DType for a TensorProto.DataType number; throws Unsupported for strings, complex
 // numbers and numbers nnjit does not know, InvalidInput for UNDEFINED (0) or negatives.

@@ -153,16 +153,23 @@ DenseWeights pack_dense_weights(const DensePlan& plan, const float* weights, con
     const int kb = t < plan.main_tiles ? plan.main.oc_blocks : plan.tail.oc_blocks;
     const int64_t first_oc = t * plan.main.oc_blocks * B;
     float* dst = w.weights.data() + first_oc * k * k * plan.in_blocks * B;
-    // Output channel by output channel, reading its k*k*C weights in order (the buffer
-    // is zero already: padding channels are skipped).
-    for (int64_t j = 0; j < kb * B && first_oc + j < K; ++j)
+    // Block by block of B output channels: each step reads one float of B source rows
+    // (B sequential streams, [C][k][k] each) and writes one whole B-float line (the
+    // buffer is zero already: padding channels are skipped).
+    for (int64_t jb = 0; jb < kb && first_oc + jb * B < K; ++jb) {
+      const int64_t oc0 = first_oc + jb * B, rows = std::min(B, K - oc0);
+      const float* from = weights + oc0 * C * k * k;
+      float* to = dst + jb * B;
       for (int64_t c = 0; c < C; ++c) {
-        const float* from = weights + ((first_oc + j) * C + c) * k * k;
         const int64_t cb = c / B, ci = c % B;
         for (int64_t kh = 0; kh < k; ++kh)
-          for (int64_t kw = 0; kw < k; ++kw)
-            dst[((((kh * plan.in_blocks + cb) * k + kw) * B + ci) * kb * B) + j] = from[kh * k + kw];
+          for (int64_t kw = 0; kw < k; ++kw) {
+            float* line = to + (((kh * plan.in_blocks + cb) * k + kw) * B + ci) * kb * B;
+            const float* col = from + (c * k + kh) * k + kw;
+            for (int64_t j = 0; j < rows; ++j) line[j] = col[j * C * k * k];
+          }
       }
+    }
   }
   if (bias != nullptr)
     for (int64_t oc = 0; oc < K; ++oc) w.bias[static_cast<std::size_t>(oc)] = bias[oc];

@@ -257,14 +257,16 @@ PointwiseWeights pack_pointwise_weights(const PointwisePlan& plan, const float* 
     const int kb = t < plan.main_tiles ? plan.main.oc_blocks : plan.tail.oc_blocks;
     const int64_t first_oc = t * plan.main.oc_blocks * B;
     float* dst = w.weights.data() + first_oc * C;
-    // In runs of input channels, so both the rows read and the rows written stay in L1
-    // (the buffer is zero already: output channels past K are skipped).
-    constexpr int64_t kRun = 64;
-    for (int64_t c0 = 0; c0 < C; c0 += kRun)
-      for (int64_t j = 0; j < kb * B && first_oc + j < K; ++j) {
-        const float* from = weights + (first_oc + j) * C;
-        for (int64_t c = c0; c < std::min(C, c0 + kRun); ++c) dst[c * kb * B + j] = from[c];
-      }
+    // Block by block of B output channels: each step reads one float of B source rows
+    // (B sequential streams) and writes one whole B-float line (the buffer is zero
+    // already: output channels past K are skipped).
+    for (int64_t jb = 0; jb < kb && first_oc + jb * B < K; ++jb) {
+      const int64_t oc0 = first_oc + jb * B, rows = std::min(B, K - oc0);
+      const float* from = weights + oc0 * C;
+      float* to = dst + jb * B;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t j = 0; j < rows; ++j) to[c * kb * B + j] = from[j * C + c];
+    }
   }
   if (bias != nullptr)
     for (int64_t k = 0; k < K; ++k) w.bias[static_cast<std::size_t>(k)] = bias[k];

@@ -25,6 +25,12 @@ onnx::ModelProto rich_model() {
   r->set_data_type(onnx::TensorProto::FLOAT16);
   r->add_dims(2);
   r->set_raw_data(std::string("\x00\x3c\x00\xc0", 4));
+  // Raw data big enough to be lifted out before parsing (loaders/wire.hpp).
+  auto* big = g->add_initializer();
+  big->set_name("big");
+  big->set_data_type(onnx::TensorProto::FLOAT);
+  big->add_dims(1100);
+  big->set_raw_data(std::string(4400, '\x3f'));
   auto* n = add_node(g, "Reshape", {"Y", "shape"}, {"Z"}, "reshape");
   auto* a = n->add_attribute();
   a->set_name("allowzero");
