@@ -42,7 +42,8 @@ def main():
         if key not in rows:
             order.append(key)
             rows[key] = {}
-        rows[key][impl] = (b["GFLOPS"], b["cpu_time"], b.get("label", ""))
+        # Pooling reports bytes per second rather than GFLOPS.
+        rows[key][impl] = (b.get("GFLOPS"), b["cpu_time"], b.get("label", ""))
 
     if peak:
         print(f"FMA peak ({args.peak}): {peak:.1f} GFLOP/s\n")
@@ -60,10 +61,12 @@ def main():
             speedups.append(s)
             chart.setdefault(family, []).append((shape, s))
             fields = dict((p[0], p[1:]) for p in shape.split("_") if p[:1] in "ck" and p[1:].isdigit())
-            if peak and int(fields.get("c", 0)) >= 64 and int(fields.get("k", 0)) >= 64:
-                big.append(v[args.impl][0] / peak)
+            flops = v[args.impl][0]
+            if peak and flops and int(fields.get("c", 0)) >= 64 and int(fields.get("k", 0)) >= 64:
+                big.append(flops / peak)
             kernel = v[args.impl][2].split(" ")[0]
-            print(f"| {shape} | {v[args.impl][0]:.1f} | {v['onednn'][0]:.1f} | {s:.2f} | {kernel} |")
+            gf = lambda x: "—" if x is None else f"{x:.1f}"
+            print(f"| {shape} | {gf(flops)} | {gf(v['onednn'][0])} | {s:.2f} | {kernel} |")
         if speedups:
             g = math.exp(sum(map(math.log, speedups)) / len(speedups))
             print(f"\ngeometric mean speedup over {len(speedups)} shapes: {g:.3f}")

@@ -2,8 +2,12 @@
 #include "runtime/compile.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <exception>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "jit/isa.hpp"
 #include "runtime/thread_pool.hpp"
@@ -265,232 +269,258 @@ int64_t stored_image_floats(const ModelImpl& m, int v) {
   return (block ? jit::blocked_channels(d.c, block) : d.c) * d.plane;
 }
 
-}  // namespace
-
-void compile_steps(ModelImpl& m) {
+// Packs one step's weights, generates (or finds) its kernels and sets its run function.
+void compile_step(ModelImpl& m, Step& s) {
   const graph::Graph& g = m.graph;
   ThreadPool* pool = m.pool.get();
-  for (Step& s : m.steps) {
-    switch (s.kind) {
-      case graph::StepKind::reference: {
-        const ops::OpSchema* schema = ops::find_schema(s.op);
-        if (!schema) throw_internal("no schema for planned op " + s.op);
-        s.kernel = "reference";
-        s.run = schema->compute;
-        break;
-      }
-      case graph::StepKind::to_blocked:
-      case graph::StepKind::to_plain: {
-        const Nchw d = nchw_of(g.values[static_cast<std::size_t>(s.outputs[0])]);
-        const int block = m.block[static_cast<std::size_t>(s.kind == graph::StepKind::to_blocked ? s.outputs[0] : s.inputs[0])];
-        s.kernel = s.kind == graph::StepKind::to_blocked ? "reorder_nchw_to_nChw" + std::to_string(block) + "c"
-                                                         : "reorder_nChw" + std::to_string(block) + "c_to_nchw";
-        const int64_t pairs = d.n * jit::div_up(d.c, block);  // (image, block) pairs, split over threads
-        if (s.kind == graph::StepKind::to_blocked)
-          s.run = [d, block, pool, pairs](const ops::ComputeContext& c) {
-            parallel(pool, pairs, [&](int64_t begin, int64_t end, int) {
-              jit::nchw_to_blocked(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(), d.n, d.c, d.plane, block,
-                                   begin, end);
-            });
-          };
-        else
-          s.run = [d, block, pool, pairs](const ops::ComputeContext& c) {
-            parallel(pool, pairs, [&](int64_t begin, int64_t end, int) {
-              jit::blocked_to_nchw(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(), d.n, d.c, d.plane, block,
-                                   begin, end);
-            });
-          };
-        break;
-      }
-      case graph::StepKind::ir_block: {
-        auto runner = std::make_shared<const InvertedResidualRunner>(g, s, m.host);
-        s.packed_bytes = runner->packed_bytes();
-        s.kernel = runner->name();
-        s.code = runner->code();
-        s.code_size = runner->code_size();
-        if (pool && pool->threads() > 1)
-          s.split = "tiles/" + std::to_string(std::min<int64_t>(runner->tiles(), pool->threads()));
-        s.run = [runner, pool](const ops::ComputeContext& c) {
-          // Each worker takes a run of consecutive tiles and its own pair of buffers.
-          const int64_t per_worker = runner->expanded_floats() + runner->depthwise_floats();
-          parallel(pool, runner->tiles(), [&](int64_t begin, int64_t end, int worker) {
-            float* buffers = c.outputs[1]->data<float>() + worker * per_worker;
-            runner->run(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(),
-                        c.inputs[7] ? c.inputs[7]->data<float>() : nullptr, buffers,
-                        buffers + runner->expanded_floats(), begin, end);
+  switch (s.kind) {
+    case graph::StepKind::reference: {
+      const ops::OpSchema* schema = ops::find_schema(s.op);
+      if (!schema) throw_internal("no schema for planned op " + s.op);
+      s.kernel = "reference";
+      s.run = schema->compute;
+      break;
+    }
+    case graph::StepKind::to_blocked:
+    case graph::StepKind::to_plain: {
+      const Nchw d = nchw_of(g.values[static_cast<std::size_t>(s.outputs[0])]);
+      const int block = m.block[static_cast<std::size_t>(s.kind == graph::StepKind::to_blocked ? s.outputs[0] : s.inputs[0])];
+      s.kernel = s.kind == graph::StepKind::to_blocked ? "reorder_nchw_to_nChw" + std::to_string(block) + "c"
+                                                       : "reorder_nChw" + std::to_string(block) + "c_to_nchw";
+      const int64_t pairs = d.n * jit::div_up(d.c, block);  // (image, block) pairs, split over threads
+      if (s.kind == graph::StepKind::to_blocked)
+        s.run = [d, block, pool, pairs](const ops::ComputeContext& c) {
+          parallel(pool, pairs, [&](int64_t begin, int64_t end, int) {
+            jit::nchw_to_blocked(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(), d.n, d.c, d.plane, block,
+                                 begin, end);
           });
         };
-        break;
-      }
-      case graph::StepKind::se_block: {
-        // pool -> reduce -> expand (+ gate) -> scale, on the step's buffers:
-        // [pooled | reduced | gate], each N vectors of whole blocks.
-        const graph::SqueezeExcitePlan& se = *s.se;
-        const std::string who = serves(g, s);
-        auto pool_k = jit::get_pool_kernel(se.pool, who);
-        auto reduce_k = jit::get_pointwise_kernel(se.reduce, who);
-        auto expand_k = jit::get_pointwise_kernel(se.expand, who);
-        auto scale_k = jit::get_eltwise_kernel(se.scale, who);
-        auto reduce_w = std::make_shared<jit::PointwiseWeights>(
-            jit::pack_pointwise_weights(se.reduce, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2])));
-        auto expand_w = std::make_shared<jit::PointwiseWeights>(
-            jit::pack_pointwise_weights(se.expand, data_or_null(g, s.inputs[3]), data_or_null(g, s.inputs[4])));
-        s.packed_bytes = (reduce_w->weights.size() + reduce_w->bias.size() + expand_w->weights.size() +
-                          expand_w->bias.size()) * sizeof(float);
-        s.kernel = "se[" + pool_k->name() + " > " + reduce_k->name() + " > " + expand_k->name() + " > " +
-                   scale_k->name() + "]";
-        s.code = scale_k->code();
-        s.code_size = scale_k->code_size();
-        if (pool && pool->threads() > 1) s.split = "blocks+pixels/" + std::to_string(pool->threads());
-        const int64_t pooled = se.pooled_floats(), reduced = se.reduced_floats();
-        s.run = [pool_k, reduce_k, expand_k, scale_k, reduce_w, expand_w, pool, pooled, reduced](
-                    const ops::ComputeContext& c) {
-          const float* x = c.inputs[0]->data<float>();
-          float* dst = c.outputs[0]->data<float>();
-          float* p0 = c.outputs[1]->data<float>();
-          float* p1 = p0 + pooled;
-          float* gate = p1 + reduced;
-          const jit::PoolPlan& pp = pool_k->plan();
-          const jit::EltwisePlan& sp = scale_k->plan();
-          parallel(pool, pp.shape.batch * pp.blocks, [&](int64_t begin, int64_t end, int) {
-            for (int64_t n = begin / pp.blocks; n * pp.blocks < end; ++n)
-              (*pool_k)({x + n * pp.src_image_floats(), p0 + n * pp.dst_image_floats(),
-                         std::max(begin, n * pp.blocks) - n * pp.blocks, std::min(end, (n + 1) * pp.blocks) - n * pp.blocks});
-          });
-          reduce_k->run(p0, p1, *reduce_w);
-          expand_k->run(p1, gate, *expand_w);
-          for (int64_t n = 0; n < sp.shape.batch; ++n)
-            parallel(pool, sp.image_vectors(), [&](int64_t begin, int64_t end, int) {
-              (*scale_k)({x + n * sp.image_floats(), gate + n * sp.b_image_floats(), dst + n * sp.image_floats(),
-                          begin, end});
-            });
-        };
-        break;
-      }
-      case graph::StepKind::crop: {
-        const graph::Value& in = g.values[static_cast<std::size_t>(s.inputs[0])];
-        const graph::Value& out = g.values[static_cast<std::size_t>(s.outputs[0])];
-        const int block = m.block[static_cast<std::size_t>(s.outputs[0])];
-        const int64_t planes = in.shape[0] * jit::div_up(in.shape[1], block);  // (image, block) pairs
-        const int64_t H = in.shape[2], W = in.shape[3], Ho = out.shape[2], Wo = out.shape[3];
-        const int64_t top = s.channels.at(0).second, left = s.channels.at(1).second;
-        s.kernel = "crop_nChw" + std::to_string(block) + "c";
-        s.run = [planes, H, W, Ho, Wo, top, left, block, pool](const ops::ComputeContext& c) {
-          parallel(pool, planes, [&](int64_t begin, int64_t end, int) {
-            for (int64_t p = begin; p < end; ++p)
-              for (int64_t r = 0; r < Ho; ++r)
-                std::memcpy(c.outputs[0]->data<float>() + ((p * Ho + r) * Wo) * block,
-                            c.inputs[0]->data<float>() + ((p * H + top + r) * W + left) * block,
-                            static_cast<std::size_t>(Wo * block) * sizeof(float));
+      else
+        s.run = [d, block, pool, pairs](const ops::ComputeContext& c) {
+          parallel(pool, pairs, [&](int64_t begin, int64_t end, int) {
+            jit::blocked_to_nchw(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(), d.n, d.c, d.plane, block,
+                                 begin, end);
           });
         };
-        break;
-      }
-      case graph::StepKind::gather: {
-        // Output block by output block: a block whose lanes come from one input block in
-        // order is one copy of the plane; any other is copied lane by lane.
-        const int block = m.block[static_cast<std::size_t>(s.outputs[0])];
-        const graph::Value& out = g.values[static_cast<std::size_t>(s.outputs[0])];
-        const Nchw d = nchw_of(out);
-        struct Source {
-          int input = 0;
-          int64_t floats = 0;  // one image of that input
-        };
-        std::vector<Source> sources;
-        for (int v : s.inputs) sources.push_back({0, stored_image_floats(m, v)});
-        const int64_t out_blocks = jit::div_up(d.c, block), out_image = stored_image_floats(m, s.outputs[0]);
-        std::vector<std::pair<int, int64_t>> table = s.channels;
-        s.kernel = "gather_nChw" + std::to_string(block) + "c";
-        if (pool && pool->threads() > 1) s.split = "blocks/" + std::to_string(std::min<int64_t>(out_blocks, pool->threads()));
-        s.run = [table, sources, d, block, out_blocks, out_image, pool](const ops::ComputeContext& c) {
-          const int64_t plane = d.plane;
-          for (int64_t n = 0; n < d.n; ++n)
-            parallel(pool, out_blocks, [&](int64_t begin, int64_t end, int) {
-              for (int64_t ob = begin; ob < end; ++ob) {
-                float* dst = c.outputs[0]->data<float>() + n * out_image + ob * plane * block;
-                const int64_t first = ob * block, lanes = std::min<int64_t>(block, d.c - first);
-                const auto [k0, c0] = table[static_cast<std::size_t>(first)];
-                bool whole = lanes == block && c0 % block == 0;
-                for (int64_t l = 1; whole && l < lanes; ++l)
-                  whole = table[static_cast<std::size_t>(first + l)] == std::pair<int, int64_t>{k0, c0 + l};
-                if (whole) {
-                  const float* src = c.inputs[static_cast<std::size_t>(k0)]->data<float>() +
-                                     n * sources[static_cast<std::size_t>(k0)].floats + c0 / block * plane * block;
-                  std::memcpy(dst, src, static_cast<std::size_t>(plane * block) * sizeof(float));
+      break;
+    }
+    case graph::StepKind::ir_block: {
+      auto runner = std::make_shared<const InvertedResidualRunner>(g, s, m.host);
+      s.packed_bytes = runner->packed_bytes();
+      s.kernel = runner->name();
+      s.code = runner->code();
+      s.code_size = runner->code_size();
+      if (pool && pool->threads() > 1)
+        s.split = "tiles/" + std::to_string(std::min<int64_t>(runner->tiles(), pool->threads()));
+      s.run = [runner, pool](const ops::ComputeContext& c) {
+        // Each worker takes a run of consecutive tiles and its own pair of buffers.
+        const int64_t per_worker = runner->expanded_floats() + runner->depthwise_floats();
+        parallel(pool, runner->tiles(), [&](int64_t begin, int64_t end, int worker) {
+          float* buffers = c.outputs[1]->data<float>() + worker * per_worker;
+          runner->run(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(),
+                      c.inputs[7] ? c.inputs[7]->data<float>() : nullptr, buffers,
+                      buffers + runner->expanded_floats(), begin, end);
+        });
+      };
+      break;
+    }
+    case graph::StepKind::se_block: {
+      // pool -> reduce -> expand (+ gate) -> scale, on the step's buffers:
+      // [pooled | reduced | gate], each N vectors of whole blocks.
+      const graph::SqueezeExcitePlan& se = *s.se;
+      const std::string who = serves(g, s);
+      auto pool_k = jit::get_pool_kernel(se.pool, who);
+      auto reduce_k = jit::get_pointwise_kernel(se.reduce, who);
+      auto expand_k = jit::get_pointwise_kernel(se.expand, who);
+      auto scale_k = jit::get_eltwise_kernel(se.scale, who);
+      auto reduce_w = std::make_shared<jit::PointwiseWeights>(
+          jit::pack_pointwise_weights(se.reduce, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2])));
+      auto expand_w = std::make_shared<jit::PointwiseWeights>(
+          jit::pack_pointwise_weights(se.expand, data_or_null(g, s.inputs[3]), data_or_null(g, s.inputs[4])));
+      s.packed_bytes = (reduce_w->weights.size() + reduce_w->bias.size() + expand_w->weights.size() +
+                        expand_w->bias.size()) * sizeof(float);
+      s.kernel = "se[" + pool_k->name() + " > " + reduce_k->name() + " > " + expand_k->name() + " > " +
+                 scale_k->name() + "]";
+      s.code = scale_k->code();
+      s.code_size = scale_k->code_size();
+      if (pool && pool->threads() > 1) s.split = "blocks+pixels/" + std::to_string(pool->threads());
+      const int64_t pooled = se.pooled_floats(), reduced = se.reduced_floats();
+      s.run = [pool_k, reduce_k, expand_k, scale_k, reduce_w, expand_w, pool, pooled, reduced](
+                  const ops::ComputeContext& c) {
+        const float* x = c.inputs[0]->data<float>();
+        float* dst = c.outputs[0]->data<float>();
+        float* p0 = c.outputs[1]->data<float>();
+        float* p1 = p0 + pooled;
+        float* gate = p1 + reduced;
+        const jit::PoolPlan& pp = pool_k->plan();
+        const jit::EltwisePlan& sp = scale_k->plan();
+        parallel(pool, pp.shape.batch * pp.blocks, [&](int64_t begin, int64_t end, int) {
+          for (int64_t n = begin / pp.blocks; n * pp.blocks < end; ++n)
+            (*pool_k)({x + n * pp.src_image_floats(), p0 + n * pp.dst_image_floats(),
+                       std::max(begin, n * pp.blocks) - n * pp.blocks, std::min(end, (n + 1) * pp.blocks) - n * pp.blocks});
+        });
+        reduce_k->run(p0, p1, *reduce_w);
+        expand_k->run(p1, gate, *expand_w);
+        for (int64_t n = 0; n < sp.shape.batch; ++n)
+          parallel(pool, sp.image_vectors(), [&](int64_t begin, int64_t end, int) {
+            (*scale_k)({x + n * sp.image_floats(), gate + n * sp.b_image_floats(), dst + n * sp.image_floats(),
+                        begin, end});
+          });
+      };
+      break;
+    }
+    case graph::StepKind::crop: {
+      const graph::Value& in = g.values[static_cast<std::size_t>(s.inputs[0])];
+      const graph::Value& out = g.values[static_cast<std::size_t>(s.outputs[0])];
+      const int block = m.block[static_cast<std::size_t>(s.outputs[0])];
+      const int64_t planes = in.shape[0] * jit::div_up(in.shape[1], block);  // (image, block) pairs
+      const int64_t H = in.shape[2], W = in.shape[3], Ho = out.shape[2], Wo = out.shape[3];
+      const int64_t top = s.channels.at(0).second, left = s.channels.at(1).second;
+      s.kernel = "crop_nChw" + std::to_string(block) + "c";
+      s.run = [planes, H, W, Ho, Wo, top, left, block, pool](const ops::ComputeContext& c) {
+        parallel(pool, planes, [&](int64_t begin, int64_t end, int) {
+          for (int64_t p = begin; p < end; ++p)
+            for (int64_t r = 0; r < Ho; ++r)
+              std::memcpy(c.outputs[0]->data<float>() + ((p * Ho + r) * Wo) * block,
+                          c.inputs[0]->data<float>() + ((p * H + top + r) * W + left) * block,
+                          static_cast<std::size_t>(Wo * block) * sizeof(float));
+        });
+      };
+      break;
+    }
+    case graph::StepKind::gather: {
+      // Output block by output block: a block whose lanes come from one input block in
+      // order is one copy of the plane; any other is copied lane by lane.
+      const int block = m.block[static_cast<std::size_t>(s.outputs[0])];
+      const graph::Value& out = g.values[static_cast<std::size_t>(s.outputs[0])];
+      const Nchw d = nchw_of(out);
+      struct Source {
+        int input = 0;
+        int64_t floats = 0;  // one image of that input
+      };
+      std::vector<Source> sources;
+      for (int v : s.inputs) sources.push_back({0, stored_image_floats(m, v)});
+      const int64_t out_blocks = jit::div_up(d.c, block), out_image = stored_image_floats(m, s.outputs[0]);
+      std::vector<std::pair<int, int64_t>> table = s.channels;
+      s.kernel = "gather_nChw" + std::to_string(block) + "c";
+      if (pool && pool->threads() > 1) s.split = "blocks/" + std::to_string(std::min<int64_t>(out_blocks, pool->threads()));
+      s.run = [table, sources, d, block, out_blocks, out_image, pool](const ops::ComputeContext& c) {
+        const int64_t plane = d.plane;
+        for (int64_t n = 0; n < d.n; ++n)
+          parallel(pool, out_blocks, [&](int64_t begin, int64_t end, int) {
+            for (int64_t ob = begin; ob < end; ++ob) {
+              float* dst = c.outputs[0]->data<float>() + n * out_image + ob * plane * block;
+              const int64_t first = ob * block, lanes = std::min<int64_t>(block, d.c - first);
+              const auto [k0, c0] = table[static_cast<std::size_t>(first)];
+              bool whole = lanes == block && c0 % block == 0;
+              for (int64_t l = 1; whole && l < lanes; ++l)
+                whole = table[static_cast<std::size_t>(first + l)] == std::pair<int, int64_t>{k0, c0 + l};
+              if (whole) {
+                const float* src = c.inputs[static_cast<std::size_t>(k0)]->data<float>() +
+                                   n * sources[static_cast<std::size_t>(k0)].floats + c0 / block * plane * block;
+                std::memcpy(dst, src, static_cast<std::size_t>(plane * block) * sizeof(float));
+                continue;
+              }
+              for (int64_t l = 0; l < block; ++l) {
+                if (l >= lanes) {
+                  for (int64_t p = 0; p < plane; ++p) dst[p * block + l] = 0.f;
                   continue;
                 }
-                for (int64_t l = 0; l < block; ++l) {
-                  if (l >= lanes) {
-                    for (int64_t p = 0; p < plane; ++p) dst[p * block + l] = 0.f;
-                    continue;
-                  }
-                  const auto [k, ch] = table[static_cast<std::size_t>(first + l)];
-                  const float* src = c.inputs[static_cast<std::size_t>(k)]->data<float>() +
-                                     n * sources[static_cast<std::size_t>(k)].floats + ch / block * plane * block +
-                                     ch % block;
-                  for (int64_t p = 0; p < plane; ++p) dst[p * block + l] = src[p * block];
-                }
+                const auto [k, ch] = table[static_cast<std::size_t>(first + l)];
+                const float* src = c.inputs[static_cast<std::size_t>(k)]->data<float>() +
+                                   n * sources[static_cast<std::size_t>(k)].floats + ch / block * plane * block +
+                                   ch % block;
+                for (int64_t p = 0; p < plane; ++p) dst[p * block + l] = src[p * block];
               }
-            });
-        };
-        break;
-      }
-      case graph::StepKind::pool: {
-        const auto& plan = std::get<jit::PoolPlan>(s.plan);
-        auto kernel = jit::get_pool_kernel(plan, serves(g, s));
-        s.kernel = kernel->name();
-        s.code = kernel->code();
-        s.code_size = kernel->code_size();
-        const int64_t pairs = plan.shape.batch * plan.blocks;  // (image, block) pairs, split over threads
-        if (pool && pool->threads() > 1) s.split = "blocks/" + std::to_string(std::min<int64_t>(pairs, pool->threads()));
-        s.run = [kernel, pool, pairs](const ops::ComputeContext& c) {
-          const jit::PoolPlan& p = kernel->plan();
-          parallel(pool, pairs, [&](int64_t begin, int64_t end, int) {
-            for (int64_t n = begin / p.blocks; n * p.blocks < end; ++n)
-              (*kernel)({c.inputs[0]->data<float>() + n * p.src_image_floats(),
-                         c.outputs[0]->data<float>() + n * p.dst_image_floats(),
-                         std::max(begin, n * p.blocks) - n * p.blocks, std::min(end, (n + 1) * p.blocks) - n * p.blocks});
+            }
           });
-        };
-        break;
-      }
-      case graph::StepKind::eltwise: {
-        const auto& plan = std::get<jit::EltwisePlan>(s.plan);
-        auto kernel = jit::get_eltwise_kernel(plan, serves(g, s));
-        s.kernel = kernel->name();
-        s.code = kernel->code();
-        s.code_size = kernel->code_size();
-        if (pool && pool->threads() > 1) s.split = "pixels/" + std::to_string(pool->threads());
-        s.run = [kernel, pool](const ops::ComputeContext& c) {
-          const jit::EltwisePlan& p = kernel->plan();
-          for (int64_t n = 0; n < p.shape.batch; ++n) {
-            const float* a = c.inputs[0]->data<float>() + n * p.image_floats();
-            const float* b = c.inputs[1] ? c.inputs[1]->data<float>() + n * p.b_image_floats() : nullptr;
-            float* dst = c.outputs[0]->data<float>() + n * p.image_floats();
-            parallel(pool, p.image_vectors(), [&](int64_t begin, int64_t end, int) { (*kernel)({a, b, dst, begin, end}); });
-          }
-        };
-        break;
-      }
-      case graph::StepKind::conv:
-        std::visit(
-            [&](const auto& plan) {
-              using P = std::decay_t<decltype(plan)>;
-              if constexpr (std::is_same_v<P, jit::PointwisePlan>)
-                compile_pointwise(g, s, plan, pool);
-              else if constexpr (std::is_same_v<P, jit::DepthwisePlan>)
-                compile_rows_conv(g, s, plan, jit::pack_depthwise_weights, jit::get_depthwise_kernel, pool);
-              else if constexpr (std::is_same_v<P, jit::DensePlan>)
-                compile_rows_conv(g, s, plan, jit::pack_dense_weights, jit::get_dense_kernel, pool);
-              else if constexpr (std::is_same_v<P, jit::GroupedPlan>)
-                compile_rows_conv(g, s, plan, jit::pack_grouped_weights, jit::get_grouped_kernel, pool);
-              else
-                throw_internal("a conv step without a kernel plan");
-            },
-            s.plan);
-        break;
+      };
+      break;
     }
+    case graph::StepKind::pool: {
+      const auto& plan = std::get<jit::PoolPlan>(s.plan);
+      auto kernel = jit::get_pool_kernel(plan, serves(g, s));
+      s.kernel = kernel->name();
+      s.code = kernel->code();
+      s.code_size = kernel->code_size();
+      const int64_t pairs = plan.shape.batch * plan.blocks;  // (image, block) pairs, split over threads
+      if (pool && pool->threads() > 1) s.split = "blocks/" + std::to_string(std::min<int64_t>(pairs, pool->threads()));
+      s.run = [kernel, pool, pairs](const ops::ComputeContext& c) {
+        const jit::PoolPlan& p = kernel->plan();
+        parallel(pool, pairs, [&](int64_t begin, int64_t end, int) {
+          for (int64_t n = begin / p.blocks; n * p.blocks < end; ++n)
+            (*kernel)({c.inputs[0]->data<float>() + n * p.src_image_floats(),
+                       c.outputs[0]->data<float>() + n * p.dst_image_floats(),
+                       std::max(begin, n * p.blocks) - n * p.blocks, std::min(end, (n + 1) * p.blocks) - n * p.blocks});
+        });
+      };
+      break;
+    }
+    case graph::StepKind::eltwise: {
+      const auto& plan = std::get<jit::EltwisePlan>(s.plan);
+      auto kernel = jit::get_eltwise_kernel(plan, serves(g, s));
+      s.kernel = kernel->name();
+      s.code = kernel->code();
+      s.code_size = kernel->code_size();
+      if (pool && pool->threads() > 1) s.split = "pixels/" + std::to_string(pool->threads());
+      s.run = [kernel, pool](const ops::ComputeContext& c) {
+        const jit::EltwisePlan& p = kernel->plan();
+        for (int64_t n = 0; n < p.shape.batch; ++n) {
+          const float* a = c.inputs[0]->data<float>() + n * p.image_floats();
+          const float* b = c.inputs[1] ? c.inputs[1]->data<float>() + n * p.b_image_floats() : nullptr;
+          float* dst = c.outputs[0]->data<float>() + n * p.image_floats();
+          parallel(pool, p.image_vectors(), [&](int64_t begin, int64_t end, int) { (*kernel)({a, b, dst, begin, end}); });
+        }
+      };
+      break;
+    }
+    case graph::StepKind::conv:
+      std::visit(
+          [&](const auto& plan) {
+            using P = std::decay_t<decltype(plan)>;
+            if constexpr (std::is_same_v<P, jit::PointwisePlan>)
+              compile_pointwise(g, s, plan, pool);
+            else if constexpr (std::is_same_v<P, jit::DepthwisePlan>)
+              compile_rows_conv(g, s, plan, jit::pack_depthwise_weights, jit::get_depthwise_kernel, pool);
+            else if constexpr (std::is_same_v<P, jit::DensePlan>)
+              compile_rows_conv(g, s, plan, jit::pack_dense_weights, jit::get_dense_kernel, pool);
+            else if constexpr (std::is_same_v<P, jit::GroupedPlan>)
+              compile_rows_conv(g, s, plan, jit::pack_grouped_weights, jit::get_grouped_kernel, pool);
+            else
+              throw_internal("a conv step without a kernel plan");
+          },
+          s.plan);
+      break;
   }
+}
+
+}  // namespace
+
+void compile_steps(ModelImpl& m, int threads) {
+  // Steps are independent: each packs its own weights and writes only its own Step; the
+  // kernel caches are thread-safe. Workers take the next step until none is left.
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto work = [&] {
+    for (std::size_t i; !failed && (i = next++) < m.steps.size();) {
+      try {
+        compile_step(m, m.steps[i]);
+      } catch (...) {
+        std::lock_guard lock(error_mutex);
+        if (!error) error = std::current_exception();
+        failed = true;
+      }
+    }
+  };
+  const auto extra = static_cast<std::size_t>(std::max(0, std::min<int>(threads, static_cast<int>(m.steps.size())) - 1));
+  std::vector<std::thread> helpers;
+  helpers.reserve(extra);
+  for (std::size_t t = 0; t < extra; ++t) helpers.emplace_back(work);
+  work();
+  for (auto& t : helpers) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace nnjit::runtime

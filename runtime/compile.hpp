@@ -8,6 +8,6 @@
 namespace nnjit::runtime {
 
 // Fills Step::run, kernel, code and code_size of every step of `m`.
-void compile_steps(ModelImpl& m);
+void compile_steps(ModelImpl& m, int threads = 1);
 
 }  // namespace nnjit::runtime

@@ -154,6 +154,8 @@ void check_options(const Options& o) {
   if (o.isa != "auto" && o.isa != "avx512" && o.isa != "avx2" && o.isa != "reference")
     throw_invalid("isa must be auto, avx512, avx2 or reference, got '" + o.isa + "'");
   if (o.default_dim < 0) throw_invalid("default_dim must not be negative");
+  if (o.load_threads < 0 || o.load_threads > 1024)
+    throw_invalid("load_threads must be between 0 and 1024, got " + std::to_string(o.load_threads));
 }
 
 std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& host, const Options& options,
@@ -190,7 +192,7 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   m->times.plan = ms_since(t);
 
   t = Clock::now();
-  runtime::compile_steps(*m);
+  runtime::compile_steps(*m, options.load_threads > 0 ? options.load_threads : jit::usable_threads(m->host));
   m->times.compile = ms_since(t);
   describe_steps(*m);
   runtime::write_perf_map_if_asked();  // NNJIT_PERF_MAP=1: perf report names our kernels

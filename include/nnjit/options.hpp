@@ -12,6 +12,9 @@ namespace nnjit {
 struct Options {
   // Worker threads one run may use (1 = the calling thread only).
   int threads = 1;
+  // Threads that pack weights and generate kernels at load, for the load alone
+  // (0 = every usable core; 1 = the calling thread only).
+  int load_threads = 0;
   // Values for symbolic (named) input dimensions, by name.
   std::map<std::string, int64_t> dims;
   // Value for any symbolic dimension not named in `dims` (the batch, usually).

@@ -68,4 +68,23 @@ TEST_SUITE("zoo") {
       SUBCASE((std::string(name) + " threads=2").c_str()) { check_model(name, {.threads = 2}); }
     }
   }
+
+  TEST_CASE("compiling on several threads gives the same plan and the same bits") {
+    for (const char* name : kZoo) {
+      const std::string base = zoo_dir() + "/" + name;
+      if (!std::filesystem::exists(base + ".onnx")) continue;  // the test above says why
+      nnjit::Engine engine;
+      auto one = engine.load(base + ".onnx", {.load_threads = 1});
+      auto four = engine.load(base + ".onnx", {.load_threads = 4});
+      CHECK(one->plan_report() == four->plan_report());
+      nnjit::Tensor input = nnjit::read_tensor_file(base + ".input.npy");
+      auto a = one->session().run({{one->inputs().at(0).name, input}});
+      auto b = four->session().run({{four->inputs().at(0).name, input}});
+      INFO(name);
+      CHECK(compare(a[0].tensor, b[0].tensor).max_abs == 0);
+    }
+    nnjit::Engine engine;
+    CHECK_THROWS_WITH_AS(engine.load(zoo_dir() + "/mobilenet_v2.onnx", {.load_threads = -1}),
+                         doctest::Contains("load_threads"), nnjit::Error);
+  }
 }
