@@ -2,9 +2,11 @@
 #include "runtime/compile.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -158,6 +160,10 @@ class InvertedResidualRunner {
     const jit::HostInfo tile_host = jit::restrict_isa(host, d.isa);
     const int64_t s_ = d.shape.stride, dk = d.shape.dilated_kernel();
     int64_t prev_i1 = -1;
+    // Interior tiles share one geometry: a tile like the last one reuses its kernels
+    // without planning them and building their cache keys again.
+    std::map<std::array<int64_t, 4>, std::shared_ptr<const jit::DepthwiseKernel>> depthwise_for;
+    std::map<int64_t, std::shared_ptr<const jit::PointwiseKernel>> expand_for, project_for;
     for (int64_t r0 = 0; r0 < Ho_; r0 += b_.tile_rows) {
       Tile t;
       t.r0 = r0;
@@ -167,18 +173,30 @@ class InvertedResidualRunner {
       t.i1 = std::min(H_, hi);
       t.keep = b_.has_expand && prev_i1 > t.i0 ? prev_i1 - t.i0 : 0;
       prev_i1 = t.i1;
-      jit::DepthwiseShape ds = d.shape;
-      ds.height = t.i1 - t.i0;
-      ds.pad_top = t.i0 - lo;
-      ds.pad_bottom = hi - t.i1;
-      ds.src_plane = plane_e_;
-      ds.dst_plane = plane_d_;
-      auto dplan = jit::plan_depthwise(ds, tile_host);
-      if (auto* why = std::get_if<std::string>(&dplan)) throw_internal("inverted-residual tile: " + *why);
-      t.depthwise = jit::get_depthwise_kernel(std::get<jit::DepthwisePlan>(dplan), who);
-      if (b_.has_expand) t.expand_fresh = expand_kernel(t.i1 - t.i0, who);
-      if (t.keep > 0 && t.i1 - t.i0 > t.keep) t.expand_rolled = expand_kernel(t.i1 - t.i0 - t.keep, who);
-      t.project = jit::get_pointwise_kernel(jit::pointwise_pixels(p, (t.r1 - t.r0) * Wo_, plane_d_, Ho_ * Wo_), who);
+      auto& dw = depthwise_for[{t.i1 - t.i0, t.i0 - lo, hi - t.i1, t.r1 - t.r0}];
+      if (!dw) {
+        jit::DepthwiseShape ds = d.shape;
+        ds.height = t.i1 - t.i0;
+        ds.pad_top = t.i0 - lo;
+        ds.pad_bottom = hi - t.i1;
+        ds.src_plane = plane_e_;
+        ds.dst_plane = plane_d_;
+        auto dplan = jit::plan_depthwise(ds, tile_host);
+        if (auto* why = std::get_if<std::string>(&dplan)) throw_internal("inverted-residual tile: " + *why);
+        dw = jit::get_depthwise_kernel(std::get<jit::DepthwisePlan>(dplan), who);
+      }
+      t.depthwise = dw;
+      auto expand = [&](int64_t rows) {
+        auto& k = expand_for[rows];
+        if (!k) k = expand_kernel(rows, who);
+        return k;
+      };
+      if (b_.has_expand) t.expand_fresh = expand(t.i1 - t.i0);
+      if (t.keep > 0 && t.i1 - t.i0 > t.keep) t.expand_rolled = expand(t.i1 - t.i0 - t.keep);
+      auto& project = project_for[t.r1 - t.r0];
+      if (!project)
+        project = jit::get_pointwise_kernel(jit::pointwise_pixels(p, (t.r1 - t.r0) * Wo_, plane_d_, Ho_ * Wo_), who);
+      t.project = project;
       tiles_.push_back(std::move(t));
     }
   }
