@@ -57,10 +57,17 @@ struct DenseShape {
   Activation activation;
   ResidualMode residual = ResidualMode::none;
   bool src_nchw = false;  // src in plain NCHW instead of blocks (dst stays blocked)
+  // Pixels between neighbouring channel blocks (or, with src_nchw, channels) of src and
+  // of dst and residual; 0 = the image's own H*W and H'*W'. Fused steps stream rows
+  // through buffers that hold fewer rows than the image.
+  int64_t src_plane = 0;
+  int64_t dst_plane = 0;
 
   int64_t dilated_kernel() const { return int64_t{dilation} * (kernel - 1) + 1; }
   int64_t out_height() const { return (height + pad_top + pad_bottom - dilated_kernel()) / stride + 1; }
   int64_t out_width() const { return (width + pad_left + pad_right - dilated_kernel()) / stride + 1; }
+  int64_t src_plane_pixels() const { return src_plane ? src_plane : height * width; }
+  int64_t dst_plane_pixels() const { return dst_plane ? dst_plane : out_height() * out_width(); }
   // Floating-point operations of one run (a multiply-add counts two; padding taps too,
   // as oneDNN and every benchmark count them).
   double flops() const {
@@ -102,9 +109,9 @@ struct DensePlan {
 
   int64_t tiles() const { return main_tiles + (tail.oc_blocks > 0 ? 1 : 0); }
   int64_t src_image_floats() const {
-    return (shape.src_nchw ? shape.in_channels : in_blocks * block) * shape.height * shape.width;
+    return (shape.src_nchw ? shape.in_channels : in_blocks * block) * shape.src_plane_pixels();
   }
-  int64_t dst_image_floats() const { return out_blocks * block * shape.out_height() * shape.out_width(); }
+  int64_t dst_image_floats() const { return out_blocks * block * shape.dst_plane_pixels(); }
   // Weights of one kernel row (kh) for a tile of kb blocks: [in_blocks][kw][B][kb][B].
   int64_t kh_weights_floats(int kb) const { return in_blocks * shape.kernel * block * kb * block; }
   int64_t packed_weights_floats() const { return kh_weights_floats(1) * shape.kernel * out_blocks; }
@@ -146,7 +153,7 @@ class DenseKernel : public JitKernel {
  public:
   // Bytes between neighbouring src pixels, and between neighbouring channels of a pixel.
   int64_t src_pixel_bytes() const { return plan_.shape.src_nchw ? 4 : int64_t{plan_.block} * 4; }
-  int64_t src_lane_bytes() const { return plan_.shape.src_nchw ? plan_.shape.height * plan_.shape.width * 4 : 4; }
+  int64_t src_lane_bytes() const { return plan_.shape.src_nchw ? plan_.shape.src_plane_pixels() * 4 : 4; }
   // `plan` comes from plan_dense (an inconsistent one throws std::invalid_argument).
   explicit DenseKernel(const DensePlan& plan, std::string serves = "");
 

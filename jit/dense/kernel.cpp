@@ -202,7 +202,7 @@ void DenseKernel::emit_tile_rows(const DenseTile& tile, const DensePlan::Row& ro
   const auto& p = plan_;
   const auto& s = p.shape;
   const int64_t B = p.block, kb = tile.oc_blocks, kb_main = p.main.oc_blocks, Wo = s.out_width();
-  const int64_t out_plane_bytes = s.out_height() * Wo * B * 4;
+  const int64_t out_plane_bytes = s.dst_plane_pixels() * B * 4;
 
   // Tiles before this one all have kb_main blocks.
   imul(r_wtile, r_tile, imm32(p.kh_weights_floats(static_cast<int>(kb_main)) * s.kernel * 4));
@@ -272,8 +272,8 @@ void DenseKernel::emit_microkernel(const DenseTile& tile, const Reg64& base, int
   const bool avx512 = p.isa == Isa::avx512;
   const int kb = tile.oc_blocks, P = pixels, k = s.kernel;
   const int64_t B = p.block, C = s.in_channels;
-  const int64_t in_plane_bytes = s.height * s.width * B * 4;
-  const int64_t out_plane_bytes = s.out_height() * s.out_width() * B * 4;
+  const int64_t in_plane_bytes = s.src_plane_pixels() * B * 4;
+  const int64_t out_plane_bytes = s.dst_plane_pixels() * B * 4;
   const int nregs = isa_vector_registers(p.isa);
 
   auto vreg = [&](int i) -> Xbyak::Xmm {

@@ -33,6 +33,7 @@ std::string DenseShape::key() const {
     << "_s" << stride << "_d" << dilation << "_p" << pad_top << "," << pad_left << "," << pad_bottom << ","
     << pad_right << (has_bias ? "_bias" : "") << "_act:" << activation.key()
     << "_res:" << residual_mode_name(residual) << (src_nchw ? "_nchw" : "");
+  if (src_plane || dst_plane) s << "_planes" << src_plane << "," << dst_plane;
   return s.str();
 }
 
@@ -81,6 +82,9 @@ std::variant<DensePlan, std::string> plan_dense(const DenseShape& shape, const H
     return "dense: the padded input is smaller than the kernel (got " + s.key() + ")";
   if (s.out_height() > kMaxOutRows) return "dense: more than 65536 output rows (got " + s.key() + ")";
   if (auto why = s.activation.invalid_reason()) return "dense: " + *why;
+  if (s.src_plane < 0 || s.dst_plane < 0 || (s.src_plane != 0 && s.src_plane < s.height * s.width) ||
+      (s.dst_plane != 0 && s.dst_plane < s.out_height() * s.out_width()))
+    return "dense: a plane stride is smaller than the plane (got " + s.key() + ")";
 
   DensePlan plan;
   plan.shape = s;
@@ -133,8 +137,8 @@ std::variant<DensePlan, std::string> plan_dense(const DenseShape& shape, const H
   if (plan.main.pixels < 1) return "dense: no register tile fits the activation's temporaries";
 
   // The emitter encodes plane strides and offsets as 32-bit immediates and displacements.
-  const double in_plane_bytes = static_cast<double>(s.height) * static_cast<double>(s.width) * B * 4;
-  const double out_plane_bytes = static_cast<double>(s.out_height()) * static_cast<double>(wo) * B * 4;
+  const double in_plane_bytes = static_cast<double>(s.src_plane_pixels()) * B * 4;
+  const double out_plane_bytes = static_cast<double>(s.dst_plane_pixels()) * B * 4;
   const double weights_bytes = static_cast<double>(plan.packed_weights_floats()) * 4;
   if (!fits_int32(in_plane_bytes * static_cast<double>(plan.in_blocks)) ||
       !fits_int32(out_plane_bytes * static_cast<double>(plan.out_blocks)) || !fits_int32(weights_bytes) ||

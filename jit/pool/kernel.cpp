@@ -150,9 +150,9 @@ void PoolKernel::generate() {
   const int pad_lanes = static_cast<int>(p.shape.channels % p.block);
   if (pad_lanes != 0)
     emit_tail_mask(*this, p.isa, table_, r_table, pad_lanes, &r_block, p.blocks - 1, r_kh, r_w, ptr[rsp + kFrameMask]);
-  imul(r_plane, r_block, imm32(p.shape.height * p.shape.width * p.block * 4));
+  imul(r_plane, r_block, imm32(p.shape.src_plane_pixels() * p.block * 4));
   add(r_plane, ptr[r_args + kArgSrc]);
-  imul(r_dst, r_block, imm32(p.shape.dst_height() * p.shape.dst_width() * p.block * 4));
+  imul(r_dst, r_block, imm32(p.shape.dst_plane_pixels() * p.block * 4));
   add(r_dst, ptr[r_args + kArgDst]);
   if (is_global(p.shape.kind))
     emit_global();

@@ -45,6 +45,7 @@ std::string PoolShape::key() const {
       << pad_left << "," << pad_bottom << "," << pad_right << "_o" << out_height << "x" << out_width;
     if (kind == PoolKind::avg) s << (count_include_pad ? "_incpad" : "_expad");
   }
+  if (src_plane || dst_plane) s << "_planes" << src_plane << "," << dst_plane;
   return s.str();
 }
 
@@ -86,7 +87,7 @@ std::variant<PoolPlan, std::string> plan_pool(const PoolShape& shape, const Host
   if (is_global(s.kind)) {
     // Only what the kernel reads goes into the plan (and its key).
     plan.shape = PoolShape{.batch = s.batch, .channels = s.channels, .height = s.height, .width = s.width,
-                           .kind = s.kind};
+                           .kind = s.kind, .src_plane = s.src_plane, .dst_plane = s.dst_plane};
   } else {
     if (s.kernel_h < 1 || s.kernel_w < 1 || s.kernel_h > kPoolMaxKernel || s.kernel_w > kPoolMaxKernel)
       return "pool: only windows of 1 to 7 per side are generated (got " + s.key() + ")";
@@ -120,7 +121,10 @@ std::variant<PoolPlan, std::string> plan_pool(const PoolShape& shape, const Host
   plan.block = B;
   plan.blocks = div_up(s.channels, B);
   const double blocks = static_cast<double>(plan.blocks);
-  const double in_plane_bytes = static_cast<double>(s.height) * static_cast<double>(s.width) * B * 4;
+  if (s.src_plane < 0 || s.dst_plane < 0 || (s.src_plane != 0 && s.src_plane < s.height * s.width) ||
+      (s.dst_plane != 0 && s.dst_plane < s.dst_height() * s.dst_width()))
+    return "pool: a plane stride is smaller than the plane (got " + s.key() + ")";
+  const double in_plane_bytes = static_cast<double>(s.src_plane_pixels()) * B * 4;
   if (!fits_int32(in_plane_bytes * blocks)) return "pool: one image is too large for the kernel's 32-bit offsets (" + s.key() + ")";
 
   if (is_global(s.kind)) {
@@ -128,7 +132,7 @@ std::variant<PoolPlan, std::string> plan_pool(const PoolShape& shape, const Host
     return plan;
   }
 
-  const double out_plane_bytes = static_cast<double>(s.out_height) * static_cast<double>(s.out_width) * B * 4;
+  const double out_plane_bytes = static_cast<double>(s.dst_plane_pixels()) * B * 4;
   if (!fits_int32(out_plane_bytes * blocks) ||
       !fits_int32((static_cast<double>(s.out_width) * s.stride_w + kPoolMaxKernel) * B * 4))
     return "pool: one image is too large for the kernel's 32-bit offsets (" + s.key() + ")";

@@ -79,9 +79,15 @@ struct PoolShape {
   int64_t out_height = 0;  // of dst (see pool_out_size); ignored by the global kinds
   int64_t out_width = 0;
   bool count_include_pad = false;  // avg only
+  // Pixels between neighbouring channel blocks of src and of dst; 0 = the image's own
+  // H*W and the output's. Fused steps stream rows through buffers of fewer rows.
+  int64_t src_plane = 0;
+  int64_t dst_plane = 0;
 
   int64_t dst_height() const { return is_global(kind) ? 1 : out_height; }
   int64_t dst_width() const { return is_global(kind) ? 1 : out_width; }
+  int64_t src_plane_pixels() const { return src_plane ? src_plane : height * width; }
+  int64_t dst_plane_pixels() const { return dst_plane ? dst_plane : dst_height() * dst_width(); }
   // Every field the kernel depends on (the global kinds leave out the window).
   std::string key() const;
   bool operator==(const PoolShape&) const = default;
@@ -103,8 +109,8 @@ struct PoolPlan {
   int64_t loop_begin = 0;
   int64_t loop_tiles = 0;
 
-  int64_t src_image_floats() const { return blocks * block * shape.height * shape.width; }
-  int64_t dst_image_floats() const { return blocks * block * shape.dst_height() * shape.dst_width(); }
+  int64_t src_image_floats() const { return blocks * block * shape.src_plane_pixels(); }
+  int64_t dst_image_floats() const { return blocks * block * shape.dst_plane_pixels(); }
 
   // The kernel's name (jit/README.md), e.g. f32_maxpool_k3_s2_16x28__avx512,
   // f32_avgpool_k3_8x12__avx2, f32_global_avgpool_16__avx512.

@@ -50,6 +50,12 @@ class DenseTester {
   DenseTester& in_place(bool b) { in_place_ = b; return *this; }
   // src in plain NCHW (the stems' source mode).
   DenseTester& nchw(bool b) { shape_.src_nchw = b; return *this; }
+  // Plane strides this many pixels past the planes themselves (the gaps hold NaN).
+  DenseTester& plane_gaps(int64_t src, int64_t dst) {
+    src_gap_ = src;
+    dst_gap_ = dst;
+    return *this;
+  }
   DenseTester& isa(Isa i) { isa_ = i; return *this; }
   // One call per output-channel tile and output row, in reverse (how threads split it).
   DenseTester& split(bool b) { split_ = b; return *this; }
@@ -57,7 +63,9 @@ class DenseTester {
 
   void Test() const {
     if (!cpu_has(isa_)) return;  // this machine cannot run the variant
-    const auto& s = shape_;
+    DenseShape s = shape_;
+    if (src_gap_) s.src_plane = s.height * s.width + src_gap_;
+    if (dst_gap_) s.dst_plane = s.out_height() * s.out_width() + dst_gap_;
     const std::string what = s.key() + " on " + to_string(isa_);
     auto planned = plan_dense(s, host_for(isa_));
     if (auto* why = std::get_if<std::string>(&planned)) FAIL(what << ": " << *why);
@@ -126,6 +134,23 @@ class DenseTester {
     nchw_to_blocked(residual.data(), bres.data(), N, K, Ho * Wo, B);
     if (has_res && in_place_) std::copy(bres.data(), bres.data() + bres.size(), bdst.data());
 
+    // With plane gaps the kernel sees every plane (of `lanes` floats per pixel) at its
+    // stride, the gaps NaN; its output is compacted back after the run.
+    auto spread = [](const AlignedBuffer<float>& from, int64_t planes, int64_t natural, int64_t stride, int64_t lanes) {
+      AlignedBuffer<float> to(planes * stride * lanes);
+      std::fill(to.data(), to.data() + to.size(), std::nanf(""));
+      for (int64_t q = 0; q < planes; ++q)
+        std::copy(from.data() + q * natural * lanes, from.data() + (q + 1) * natural * lanes, to.data() + q * stride * lanes);
+      return to;
+    };
+    const int64_t src_planes = s.src_nchw ? N * C : N * plan.in_blocks, src_lanes = s.src_nchw ? 1 : B;
+    const int64_t dst_planes = N * plan.out_blocks;
+    bsrc = spread(bsrc, src_planes, H * W, s.src_plane_pixels(), src_lanes);
+    AlignedBuffer<float> natural_dst = std::move(bdst);
+    bdst = spread(natural_dst, dst_planes, Ho * Wo, s.dst_plane_pixels(), B);
+    bres = spread(bres, dst_planes, Ho * Wo, s.dst_plane_pixels(), B);
+    if (has_res && in_place_) std::copy(bres.data(), bres.data() + bres.size(), bdst.data());
+
     DenseWeights packed = pack_dense_weights(plan, weights.data(), s.has_bias ? bias.data() : nullptr);
     auto kernel = get_dense_kernel(plan, "DenseTester");
     {
@@ -159,6 +184,13 @@ class DenseTester {
       }
       std::copy(dst_ptr, dst_ptr + bdst.size(), bdst.data());
     }
+    for (int64_t q = 0; q < dst_planes; ++q) {
+      const float* plane = bdst.data() + q * s.dst_plane_pixels() * B;
+      std::copy(plane, plane + Ho * Wo * B, natural_dst.data() + q * Ho * Wo * B);
+      for (int64_t i = Ho * Wo * B; i < s.dst_plane_pixels() * B; ++i)
+        if (!std::isnan(plane[i])) FAIL(what << ": the kernel wrote into the gap after plane " << q);
+    }
+    bdst = std::move(natural_dst);
 
     const int64_t kpad = blocked_channels(K, B);
     for (int64_t n = 0; n < N; ++n)
@@ -190,6 +222,7 @@ class DenseTester {
   bool in_place_ = false;
   bool split_ = false;
   uint32_t seed_ = 42;
+  int64_t src_gap_ = 0, dst_gap_ = 0;
 };
 
 const Isa kIsas[] = {
@@ -265,6 +298,18 @@ TEST_CASE("dense: without bias, batch, in-place residual, split calls") {
     DenseTester().channels(40).out_channels(72).size(8).residual(true).in_place(true).activation(Activation::relu()).isa(isa).Test();
     DenseTester().channels(24).out_channels(100).size(9).stride(2).activation(Activation::sigmoid()).split(true).isa(isa).Test();
     DenseTester().channels(24).out_channels(72).size(7).residual(ResidualMode::after_activation).split(true).isa(isa).Test();
+  }
+}
+
+TEST_CASE("dense: plane strides past the planes (row buffers of fused steps)") {
+  for (Isa isa : kIsas) {
+    DenseTester().channels(20).out_channels(40).size(9).plane_gaps(7, 0).isa(isa).Test();
+    DenseTester().channels(16).out_channels(24).size(11).stride(2).pad(1).plane_gaps(0, 13).split(true).isa(isa).Test();
+    DenseTester().channels(33).out_channels(50).height(6).width(13).plane_gaps(29, 3).residual(true)
+        .activation(Activation::relu()).isa(isa).Test();
+    DenseTester().channels(24).out_channels(32).size(8).plane_gaps(5, 11).residual(true).in_place(true).isa(isa).Test();
+    DenseTester().channels(3).out_channels(32).size(15).stride(2).pad(1).nchw(true).plane_gaps(17, 9)
+        .activation(Activation::relu6()).isa(isa).Test();
   }
 }
 

@@ -46,6 +46,12 @@ class PoolTester {
   // One call per channel block, last first (how threads split a layer).
   PoolTester& split(bool b) { split_ = b; return *this; }
   PoolTester& seed(uint32_t s) { seed_ = s; return *this; }
+  // Plane strides this many pixels past the planes themselves (the gaps hold NaN).
+  PoolTester& plane_gaps(int64_t src, int64_t dst) {
+    src_gap_ = src;
+    dst_gap_ = dst;
+    return *this;
+  }
 
   // Whether ONNX (ops::resolve_pool) accepts the window; the sweeps skip what it refuses.
   bool onnx_valid() const {
@@ -74,6 +80,8 @@ class PoolTester {
       REQUIRE(pool_out_size(H, kh_, sh_, s.pad_top, s.pad_bottom, ceil_mode_) == s.out_height);
       REQUIRE(pool_out_size(W, kw_, sw_, s.pad_left, s.pad_right, ceil_mode_) == s.out_width);
     }
+    if (src_gap_) s.src_plane = H * W + src_gap_;
+    if (dst_gap_) s.dst_plane = s.dst_height() * s.dst_width() + dst_gap_;
     const std::string what = s.key() + (ceil_mode_ ? " ceil" : "") + " on " + to_string(isa_);
     auto planned = plan_pool(s, host_for(isa_));
     if (auto* why = std::get_if<std::string>(&planned)) FAIL(what << ": " << *why);
@@ -121,6 +129,18 @@ class PoolTester {
     AlignedBuffer<float> bdst(blocked_size(N, C, Ho * Wo, B));
     std::fill(bdst.data(), bdst.data() + bdst.size(), std::nanf(""));  // every lane must be written
 
+    // With plane gaps the kernel sees every plane at its stride, the gaps NaN; its output
+    // is compacted back after the run.
+    auto spread = [&](const AlignedBuffer<float>& from, int64_t natural, int64_t stride) {
+      AlignedBuffer<float> to(N * (cpad / B) * stride * B);
+      std::fill(to.data(), to.data() + to.size(), std::nanf(""));
+      for (int64_t q = 0; q < N * (cpad / B); ++q)
+        std::copy(from.data() + q * natural * B, from.data() + (q + 1) * natural * B, to.data() + q * stride * B);
+      return to;
+    };
+    bsrc = spread(bsrc, H * W, s.src_plane_pixels());
+    AlignedBuffer<float> natural_dst = std::move(bdst);
+    bdst = spread(natural_dst, Ho * Wo, s.dst_plane_pixels());
     auto kernel = get_pool_kernel(plan, "PoolTester");
     {
       GuardedArray gsrc(bsrc.size(), bsrc.data()), gdst(bdst.size(), bdst.data());
@@ -138,6 +158,13 @@ class PoolTester {
       }
       std::copy(gdst.data(), gdst.data() + bdst.size(), bdst.data());
     }
+    for (int64_t q = 0; q < N * (cpad / B); ++q) {
+      const float* plane = bdst.data() + q * s.dst_plane_pixels() * B;
+      std::copy(plane, plane + Ho * Wo * B, natural_dst.data() + q * Ho * Wo * B);
+      for (int64_t i = Ho * Wo * B; i < s.dst_plane_pixels() * B; ++i)
+        if (!std::isnan(plane[i])) FAIL(what << ": the kernel wrote into the gap after plane " << q);
+    }
+    bdst = std::move(natural_dst);
 
     for (int64_t n = 0; n < N; ++n)
       for (int64_t c = C; c < cpad; ++c)
@@ -187,6 +214,7 @@ class PoolTester {
   Isa isa_ = Isa::avx512;
   bool split_ = false;
   uint32_t seed_ = 42;
+  int64_t src_gap_ = 0, dst_gap_ = 0;
 };
 
 const Isa kIsas[] = {
@@ -254,6 +282,15 @@ TEST_CASE("pool: global pools over every plane size") {
           PoolTester().channels(c).size(hw).kind(kind).isa(isa).Test();
           PoolTester().channels(c).height(3).width(hw).kind(kind).isa(isa).Test();
         }
+}
+
+TEST_CASE("pool: plane strides past the planes (row buffers of fused steps)") {
+  for (Isa isa : kIsas) {
+    PoolTester().channels(24).size(13).kernel(3).stride(2).pads(1).plane_gaps(9, 0).isa(isa).Test();
+    PoolTester().channels(40).size(12).kind(PoolKind::avg).kernel(3).stride(1).pads(1).plane_gaps(0, 5).split(true).isa(isa).Test();
+    PoolTester().channels(17).height(7).width(19).kernel(2).stride(2).plane_gaps(31, 3).batch(2).isa(isa).Test();
+    PoolTester().channels(20).size(9).kind(PoolKind::global_avg).plane_gaps(11, 0).isa(isa).Test();
+  }
 }
 
 TEST_CASE("pool: batch and split calls") {
