@@ -26,8 +26,17 @@ const char* step_kind_name(StepKind kind) {
     case StepKind::gather: return "gather";
     case StepKind::crop: return "crop";
     case StepKind::se_block: return "se_block";
+    case StepKind::row_stream: return "row_stream";
   }
   return "?";
+}
+
+RowWindow row_window(const std::variant<jit::PoolPlan, jit::DensePlan>& consumer) {
+  if (const auto* pool = std::get_if<jit::PoolPlan>(&consumer))
+    return {pool->shape.kernel_h, pool->shape.stride_h, pool->shape.pad_top, pool->shape.out_height,
+            pool->shape.out_width};
+  const jit::DenseShape& d = std::get<jit::DensePlan>(consumer).shape;
+  return {d.dilated_kernel(), d.stride, d.pad_top, d.out_height(), d.out_width()};
 }
 
 namespace {
@@ -331,6 +340,85 @@ InvertedResidualPlan plan_inverted_residual(const jit::PointwisePlan* e, const j
   return b;
 }
 
+// Output rows per tile of a row stream: as for inverted-residual blocks, the buffer of
+// one thread fits in half the L2 and takes at most an eighth of the consumer's output,
+// and each thread gets at least one tile.
+RowStreamPlan plan_row_stream(const jit::DensePlan& producer, const std::variant<jit::PoolPlan, jit::DensePlan>& consumer,
+                              const jit::HostInfo& host, int threads, bool smallest) {
+  RowStreamPlan b{producer, consumer, 1, 0};
+  const RowWindow w = row_window(consumer);
+  const int64_t produced = producer.shape.out_height();
+  b.buffer_rows = std::min(w.extent, produced);
+  const double out_bytes =
+      static_cast<double>(std::visit([](const auto& c) { return c.dst_image_floats(); }, consumer)) * 4;
+  const double budget = std::min(static_cast<double>(host.l2_bytes) / 2, out_bytes / 8);
+  const int64_t most = smallest ? 1 : std::max<int64_t>(1, (w.out_rows + threads - 1) / threads);
+  for (int64_t t = 2; t <= most; ++t) {
+    RowStreamPlan c = b;
+    c.tile_rows = t;
+    c.buffer_rows = std::min((t - 1) * w.stride + w.extent, produced);
+    if (static_cast<double>(c.buffer_floats()) * 4 > budget) break;
+    b = c;
+  }
+  return b;
+}
+
+// Fuses a dense conv step with the step that alone reads its output, when the output
+// does not fit in half the L2 (so it would go to memory and back) and the reader is a max
+// pool or a dense conv on it. The fused step runs where the reader ran: the conv's inputs
+// exist there too. The stems of most CNNs match.
+void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host, int threads, bool smallest) {
+  std::vector<int> readers(g.values.size() + plan.added_values.size(), 0);
+  for (const PlannedStep& st : plan.steps)
+    for (int v : st.inputs)
+      if (v >= 0) ++readers[static_cast<std::size_t>(v)];
+  for (std::size_t k = 0; k + 1 < plan.steps.size(); ++k) {
+    const PlannedStep& p = plan.steps[k];
+    const auto* producer = std::get_if<jit::DensePlan>(&p.plan);
+    if (p.kind != StepKind::conv || !producer || p.inputs.at(3) >= 0 || producer->shape.batch != 1) continue;
+    const int v = p.outputs.at(0);
+    if (readers[static_cast<std::size_t>(v)] != 1) continue;
+    std::size_t j = k + 1;
+    while (j < plan.steps.size() &&
+           std::find(plan.steps[j].inputs.begin(), plan.steps[j].inputs.end(), v) == plan.steps[j].inputs.end())
+      ++j;
+    if (j == plan.steps.size() || plan.steps[j].inputs[0] != v) continue;
+    const PlannedStep& c = plan.steps[j];
+    if (static_cast<double>(producer->dst_image_floats()) * 4 <= static_cast<double>(host.l2_bytes) / 2) continue;
+    std::variant<jit::PoolPlan, jit::DensePlan> consumer;
+    if (const auto* pool = std::get_if<jit::PoolPlan>(&c.plan);
+        c.kind == StepKind::pool && pool && pool->shape.kind == jit::PoolKind::max) {
+      consumer = *pool;
+    } else if (const auto* dense = std::get_if<jit::DensePlan>(&c.plan);
+               c.kind == StepKind::conv && dense && !dense->shape.src_nchw && c.inputs.at(3) != v) {
+      consumer = *dense;
+    } else {
+      continue;
+    }
+    PlannedStep s{StepKind::row_stream, p.nodes, p.op + "+" + c.op, {}, c.outputs, {}, std::nullopt, std::nullopt, {}, ""};
+    s.nodes.insert(s.nodes.end(), c.nodes.begin(), c.nodes.end());
+    s.stream = plan_row_stream(*producer, consumer, host, threads, smallest);
+    s.inputs = {p.inputs[0], p.inputs[1], p.inputs[2], -1, -1, -1};
+    if (c.kind == StepKind::conv) {
+      s.inputs[3] = c.inputs[1];
+      s.inputs[4] = c.inputs[2];
+      s.inputs[5] = c.inputs[3];
+    }
+    const std::size_t id = static_cast<std::size_t>(v);
+    Value buffers;
+    buffers.name = (id < g.values.size() ? g.values[id].name : plan.added_values[id - g.values.size()].name) + "@rows";
+    buffers.dtype = DType::Float32;
+    buffers.shape = {s.stream->buffer_floats() * threads};
+    buffers.shape_known = true;
+    s.outputs.push_back(static_cast<int>(g.values.size() + plan.added_values.size()));
+    plan.added_values.push_back(std::move(buffers));
+    plan.block.push_back(0);
+    readers.push_back(0);
+    plan.steps[j] = std::move(s);
+    plan.steps.erase(plan.steps.begin() + static_cast<std::ptrdiff_t>(k));
+    --k;  // the step now at k is a new candidate
+  }
+}
 
 // A pooling node as a blocked pool kernel's shape, if one fits it.
 std::optional<jit::PoolShape> pool_shape(const Graph& g, const Node& n) {
@@ -963,6 +1051,7 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
     for (int v : st.inputs)
       if (v >= 0) read[static_cast<std::size_t>(v)] = 1;
   }
+  if (jit_on) fuse_row_streams(g, plan, host, options.threads, limits.smallest_tiles);
   return plan;
 }
 

@@ -267,6 +267,165 @@ class InvertedResidualRunner {
   std::vector<Tile> tiles_;
 };
 
+// A dense conv streamed row by row into the max pool or dense conv after it
+// (graph::RowStreamPlan). Producer and consumer tiles get kernels derived from the whole
+// layers' plans (same packing), shared by tiles of one geometry.
+class RowStreamRunner {
+ public:
+  RowStreamRunner(const graph::Graph& g, const Step& s, const jit::HostInfo& host) : b_(*s.stream) {
+    const jit::DensePlan& p = b_.producer;
+    const std::string who = serves(g, s);
+    producer_w_ = jit::pack_dense_weights(p, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2]));
+    if (const auto* c = std::get_if<jit::DensePlan>(&b_.consumer))
+      consumer_w_ = jit::pack_dense_weights(*c, data_or_null(g, s.inputs[3]), data_or_null(g, s.inputs[4]));
+    B_ = p.block;
+    Wp_ = p.shape.out_width();
+    pixel_floats_ = p.shape.src_nchw ? 1 : B_;
+    src_row_floats_ = p.shape.width * pixel_floats_;
+    buffer_plane_ = b_.buffer_rows * Wp_;
+    const jit::HostInfo tile_host = jit::restrict_isa(host, p.isa);
+    const graph::RowWindow w = graph::row_window(b_.consumer);
+    const int64_t produced = p.shape.out_height();
+    out_rows_ = w.out_rows;
+    out_row_floats_ = w.out_width * B_;
+    std::map<std::array<int64_t, 3>, std::shared_ptr<const jit::DenseKernel>> producer_for;
+    std::map<std::array<int64_t, 4>, std::shared_ptr<const void>> consumer_for;
+    int64_t prev_i1 = -1;
+    for (int64_t r0 = 0; r0 < out_rows_; r0 += b_.tile_rows) {
+      Tile t;
+      t.r0 = r0;
+      t.r1 = std::min(out_rows_, r0 + b_.tile_rows);
+      const int64_t lo = t.r0 * w.stride - w.pad_top, hi = (t.r1 - 1) * w.stride - w.pad_top + w.extent;
+      t.i0 = std::max<int64_t>(0, lo);
+      t.i1 = std::min(produced, hi);
+      t.keep = prev_i1 > t.i0 ? prev_i1 - t.i0 : 0;
+      prev_i1 = t.i1;
+      // Producer rows [a, b) for a fresh tile (a = i0) and for one after the last (a = i0 + keep).
+      auto producer = [&](int64_t a) {
+        const int64_t plo = a * p.shape.stride - p.shape.pad_top;
+        const int64_t phi = (t.i1 - 1) * p.shape.stride - p.shape.pad_top + p.shape.dilated_kernel();
+        ProducerRun run;
+        run.src_row = std::max<int64_t>(0, plo);
+        run.dst_row = a - t.i0;
+        const int64_t rows = std::min(p.shape.height, phi) - run.src_row;
+        auto& k = producer_for[{rows, run.src_row - plo, phi - run.src_row - rows}];
+        if (!k) {
+          jit::DenseShape ps = p.shape;
+          ps.height = rows;
+          ps.pad_top = run.src_row - plo;
+          ps.pad_bottom = phi - run.src_row - rows;
+          ps.src_plane = p.shape.height * p.shape.width;
+          ps.dst_plane = buffer_plane_;
+          k = dense_tile_kernel(ps, p, tile_host, who);
+        }
+        run.kernel = k;
+        return run;
+      };
+      t.fresh = producer(t.i0);
+      if (t.keep > 0 && t.i1 - t.i0 > t.keep) t.rolled = producer(t.i0 + t.keep);
+      auto& c = consumer_for[{t.i1 - t.i0, t.i0 - lo, hi - t.i1, t.r1 - t.r0}];
+      if (!c) {
+        if (const auto* pool = std::get_if<jit::PoolPlan>(&b_.consumer)) {
+          jit::PoolShape cs = pool->shape;
+          cs.height = t.i1 - t.i0;
+          cs.pad_top = t.i0 - lo;
+          cs.pad_bottom = hi - t.i1;
+          cs.out_height = t.r1 - t.r0;
+          cs.src_plane = buffer_plane_;
+          cs.dst_plane = pool->shape.out_height * pool->shape.out_width;
+          auto planned = jit::plan_pool(cs, tile_host);
+          if (auto* why = std::get_if<std::string>(&planned)) throw_internal("row stream tile: " + *why);
+          c = jit::get_pool_kernel(std::get<jit::PoolPlan>(planned), who);
+        } else {
+          const jit::DensePlan& d = std::get<jit::DensePlan>(b_.consumer);
+          jit::DenseShape cs = d.shape;
+          cs.height = t.i1 - t.i0;
+          cs.pad_top = t.i0 - lo;
+          cs.pad_bottom = hi - t.i1;
+          cs.src_plane = buffer_plane_;
+          cs.dst_plane = d.shape.out_height() * d.shape.out_width();
+          c = dense_tile_kernel(cs, d, tile_host, who);
+        }
+      }
+      t.consumer = c;
+      tiles_.push_back(std::move(t));
+    }
+  }
+
+  int64_t tiles() const { return static_cast<int64_t>(tiles_.size()); }
+  const void* code() const { return tiles_.empty() ? nullptr : tiles_[0].fresh.kernel->code(); }
+  std::size_t code_size() const { return tiles_.empty() ? 0 : tiles_[0].fresh.kernel->code_size(); }
+  std::string name() const {
+    return "row_stream[" + b_.producer.name() + " > " +
+           std::visit([](const auto& c) { return c.name(); }, b_.consumer) + "]x" + std::to_string(b_.tile_rows);
+  }
+  int64_t buffer_floats() const { return b_.buffer_floats(); }
+  std::size_t packed_bytes() const {
+    return (producer_w_.weights.size() + producer_w_.bias.size() + consumer_w_.weights.size() +
+            consumer_w_.bias.size()) * sizeof(float);
+  }
+
+  // Tiles [begin, end) in order, with one worker's buffer.
+  void run(const float* src, float* dst, const float* residual, float* buffer, int64_t begin, int64_t end) const {
+    for (int64_t k = begin; k < end; ++k) {
+      const Tile& t = tiles_[static_cast<std::size_t>(k)];
+      const bool rolled = k > begin && t.keep > 0;
+      if (rolled) {  // the rows this tile shares with the last move to the buffer's top
+        const int64_t from = (t.i0 - tiles_[static_cast<std::size_t>(k - 1)].i0) * Wp_ * B_;
+        for (int64_t c = 0; c < b_.producer.out_blocks; ++c) {
+          float* block = buffer + c * buffer_plane_ * B_;
+          std::memmove(block, block + from, static_cast<std::size_t>(t.keep * Wp_ * B_) * sizeof(float));
+        }
+      }
+      if (!rolled || t.rolled.kernel) {
+        const ProducerRun& pr = rolled ? t.rolled : t.fresh;
+        const jit::DenseKernel& pk = *pr.kernel;
+        pk({src + pr.src_row * src_row_floats_, buffer + pr.dst_row * Wp_ * B_, producer_w_.weights.data(),
+            producer_w_.bias.data(), nullptr, 0, pk.plan().tiles(), 0, pk.plan().shape.out_height()});
+      }
+      float* out = dst + t.r0 * out_row_floats_;
+      if (std::holds_alternative<jit::PoolPlan>(b_.consumer)) {
+        const auto& ck = *static_cast<const jit::PoolKernel*>(t.consumer.get());
+        ck({buffer, out, 0, ck.plan().blocks});
+      } else {
+        const auto& ck = *static_cast<const jit::DenseKernel*>(t.consumer.get());
+        ck({buffer, out, consumer_w_.weights.data(), consumer_w_.bias.data(),
+            residual ? residual + t.r0 * out_row_floats_ : nullptr, 0, ck.plan().tiles(), 0, t.r1 - t.r0});
+      }
+    }
+  }
+
+ private:
+  struct ProducerRun {
+    std::shared_ptr<const jit::DenseKernel> kernel;
+    int64_t src_row = 0;  // first input row it reads
+    int64_t dst_row = 0;  // buffer row of its first output row
+  };
+  struct Tile {
+    int64_t r0 = 0, r1 = 0;  // consumer output rows
+    int64_t i0 = 0, i1 = 0;  // producer output rows they read
+    int64_t keep = 0;        // rows shared with the previous tile
+    ProducerRun fresh, rolled;
+    std::shared_ptr<const void> consumer;  // a PoolKernel or a DenseKernel, as b_.consumer
+  };
+  static std::shared_ptr<const jit::DenseKernel> dense_tile_kernel(const jit::DenseShape& shape,
+                                                                   const jit::DensePlan& whole,
+                                                                   const jit::HostInfo& host, const std::string& who) {
+    auto planned = jit::plan_dense(shape, host);
+    if (auto* why = std::get_if<std::string>(&planned)) throw_internal("row stream tile: " + *why);
+    const auto& tile = std::get<jit::DensePlan>(planned);
+    if (!(tile.main == whole.main && tile.tail == whole.tail && tile.main_tiles == whole.main_tiles))
+      throw_internal("row stream tile: its channel tiles differ from the layer's packing");
+    return jit::get_dense_kernel(tile, who);
+  }
+
+  graph::RowStreamPlan b_;
+  jit::DenseWeights producer_w_, consumer_w_;
+  int64_t B_ = 0, Wp_ = 0, pixel_floats_ = 0, src_row_floats_ = 0, buffer_plane_ = 0, out_rows_ = 0;
+  int64_t out_row_floats_ = 0;  // one consumer output row of one block: its width * B
+  std::vector<Tile> tiles_;
+};
+
 // N, C and the plane of a 4-D (or any rank >= 2) value.
 struct Nchw {
   int64_t n = 1, c = 1, plane = 1;
@@ -338,6 +497,24 @@ void compile_step(ModelImpl& m, Step& s) {
           runner->run(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(),
                       c.inputs[7] ? c.inputs[7]->data<float>() : nullptr, buffers,
                       buffers + runner->expanded_floats(), begin, end);
+        });
+      };
+      break;
+    }
+    case graph::StepKind::row_stream: {
+      auto runner = std::make_shared<const RowStreamRunner>(g, s, m.host);
+      s.packed_bytes = runner->packed_bytes();
+      s.kernel = runner->name();
+      s.code = runner->code();
+      s.code_size = runner->code_size();
+      if (pool && pool->threads() > 1)
+        s.split = "tiles/" + std::to_string(std::min<int64_t>(runner->tiles(), pool->threads()));
+      s.run = [runner, pool](const ops::ComputeContext& c) {
+        // Each worker takes a run of consecutive tiles and its own buffer.
+        parallel(pool, runner->tiles(), [&](int64_t begin, int64_t end, int worker) {
+          runner->run(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(),
+                      c.inputs[5] ? c.inputs[5]->data<float>() : nullptr,
+                      c.outputs[1]->data<float>() + worker * runner->buffer_floats(), begin, end);
         });
       };
       break;

@@ -53,6 +53,7 @@ void plan_steps(ModelImpl& m, const graph::PlanLimits& limits) {
     s.plan = std::move(p.plan);
     s.block = std::move(p.block);
     s.se = std::move(p.se);
+    s.stream = std::move(p.stream);
     s.channels = std::move(p.channels);
     s.reason = std::move(p.reason);
     s.attrs = s.kind == graph::StepKind::reference ? &m.graph.nodes[static_cast<std::size_t>(s.nodes.at(0))].attrs
@@ -95,6 +96,11 @@ void describe_steps(ModelImpl& m) {
       info.flops = (s.block->has_expand ? s.block->expand.shape.flops() : 0) + s.block->depthwise.shape.flops() +
                    s.block->project.shape.flops();
     if (s.se) info.flops = s.se->reduce.shape.flops() + s.se->expand.shape.flops();
+    if (s.stream)  // the producer conv's work, and the consumer conv's (a pool counts none)
+      info.flops = s.stream->producer.shape.flops() +
+                   (std::holds_alternative<jit::DensePlan>(s.stream->consumer)
+                        ? std::get<jit::DensePlan>(s.stream->consumer).shape.flops()
+                        : 0.0);
     info.code = s.code;
     info.code_size = s.code_size;
     for (int v : s.inputs) info.bytes += bytes_of(v);

@@ -35,6 +35,7 @@ struct Step {
   graph::KernelPlan plan;
   std::optional<graph::InvertedResidualPlan> block;  // ir_block steps
   std::optional<graph::SqueezeExcitePlan> se;         // se_block steps
+  std::optional<graph::RowStreamPlan> stream;         // row_stream steps
   std::vector<std::pair<int, int64_t>> channels;     // gather steps
   std::size_t packed_bytes = 0;  // weights this step packed at compile
   const void* code = nullptr;  // the generated kernel, for the profiler

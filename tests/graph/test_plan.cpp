@@ -286,6 +286,21 @@ std::vector<std::string> plan_problems(const graph::Graph& g, const ExecutionPla
         expect(block(st.inputs.at(0)) == p.block_size, at + " reads plain " + name(st.inputs.at(0)));
         expect(block(out) == p.block_size, at + " writes " + name(out) + " plain");
         break;
+      case StepKind::row_stream: {
+        if (!expect(st.stream.has_value() && st.inputs.size() == 6 && st.outputs.size() == 2,
+                    at + ": no stream plan, or not {src, w, b, w, b, res} -> {dst, buffers}"))
+          break;
+        const bool plain_src = st.stream->producer.shape.src_nchw;
+        expect(block(st.inputs[0]) == (plain_src ? 0 : p.block_size), at + " reads " + name(st.inputs[0]) +
+                                                                         " in the wrong layout");
+        expect(g.is_constant(st.inputs[1]), at + ": producer weights not constant");
+        const bool dense = std::holds_alternative<jit::DensePlan>(st.stream->consumer);
+        expect(dense == (st.inputs[3] >= 0), at + ": consumer weights do not match its kind");
+        if (st.inputs[5] >= 0) expect(block(st.inputs[5]) == p.block_size, at + " reads residual plain");
+        expect(block(out) == p.block_size, at + " writes " + name(out) + " plain");
+        expect(st.stream->tile_rows >= 1 && st.stream->buffer_rows >= 1, at + ": empty tiles");
+        break;
+      }
       case StepKind::se_block:
         expect(st.se.has_value(), at + " has no SE plan");
         expect(block(st.inputs.at(0)) == p.block_size, at + " reads plain " + name(st.inputs.at(0)));
@@ -506,6 +521,27 @@ Net mixed_net() {
   n.output("Y").output("p5");
   return n;
 }
+// Large early activations streamed row by row: a stem conv into its max pool, and a
+// conv into a strided conv that adds a residual computed before them.
+Net row_stream_net() {
+  Net n;
+  n.input("X", {1, 3, 97, 90});
+  n.conv("X", "c1", 3, 48, 3, 1, 1);  // 48 x 97 x 90 floats: 1.6 MiB
+  n.op("Relu", {"c1"}, "r1");
+  auto* mp = n.op("MaxPool", {"r1"}, "p1");
+  attr_ints(mp, "kernel_shape", {3, 3});
+  attr_ints(mp, "strides", {2, 2});
+  attr_ints(mp, "pads", {1, 1, 1, 1});
+  n.conv("p1", "side", 48, 40, 3, 1, 1, 2);  // the residual, 40 x 25 x 23
+  n.conv("p1", "c2", 48, 64, 5, 1, 2);       // 64 x 49 x 45 floats: 550 KiB
+  n.op("Relu", {"c2"}, "r2");
+  n.conv("r2", "c3", 64, 40, 3, 1, 1, 2);
+  n.op("Add", {"c3", "side"}, "a3");
+  n.op("Relu", {"a3"}, "Y");
+  n.output("Y");
+  return n;
+}
+
 // A residual from a graph input: relu(conv3x3(conv1x1(X)) + X), then relu(conv(.)) + X,
 // with 17 channels and batch 2; HardSigmoid(0.2) * x (not a HardSwish) at the end.
 Net residual_net() {
@@ -729,6 +765,7 @@ const std::vector<NamedNet>& all_nets() {
       {"constant_operands", constant_operands},
       {"conv_leaky_relu", [] { return conv_act("LeakyRelu"); }},
       {"conv_hard_swish_op", [] { return conv_act("HardSwish"); }},
+      {"row_stream_net", row_stream_net},
   };
   return nets;
 }
@@ -1061,6 +1098,33 @@ TEST_SUITE("graph") {
         CHECK_MESSAGE(fc->kind == StepKind::conv, describe(g, p));
         CHECK(std::holds_alternative<jit::PointwisePlan>(fc->plan));
         CHECK(count_kind(p, StepKind::reference) == 0);
+      }
+      {
+        // Activations over half the L2 stream into the one step that reads them.
+        const graph::Graph g = finalized(row_stream_net());
+        const ExecutionPlan p = plan_checked(g, host);
+        const PlannedStep* stem = step_running(g, p, "p1");
+        REQUIRE(stem);
+        CHECK_MESSAGE(stem->kind == StepKind::row_stream, describe(g, p));
+        CHECK(stem->nodes.size() == 3);  // Conv, Relu, MaxPool
+        REQUIRE(stem->stream);
+        CHECK(std::holds_alternative<jit::PoolPlan>(stem->stream->consumer));
+        CHECK(stem->stream->producer.shape.src_nchw);  // the image, read as given
+        CHECK(stem->stream->buffer_floats() * 4 <= static_cast<int64_t>(host.l2_bytes) / 2);
+        const PlannedStep* tail = step_running(g, p, "Y");
+        REQUIRE(tail);
+        CHECK_MESSAGE(tail->kind == StepKind::row_stream, describe(g, p));
+        REQUIRE(tail->stream);
+        CHECK(std::holds_alternative<jit::DensePlan>(tail->stream->consumer));
+        CHECK(tail->inputs.at(5) == step_running(g, p, "side")->outputs.at(0));  // the residual
+        CHECK(step_running(g, p, "c2") == tail);
+        // A tensor that fits in half the L2 is not streamed.
+        const ExecutionPlan roomy = plan_checked(g, [&] {
+          jit::HostInfo big = host;
+          big.l2_bytes = std::size_t{64} << 20;
+          return big;
+        }());
+        CHECK_MESSAGE(count_kind(roomy, StepKind::row_stream) == 0, describe(g, roomy));
       }
       {
         const graph::Graph g = finalized(gather_net());
