@@ -420,6 +420,57 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
   }
 }
 
+// A Concat (a gather step) of blocked values whose channels are whole blocks need not
+// copy: each input can be computed straight into its blocks of the output (one image;
+// offsets a multiple of 64 bytes). Inputs must be values a step computes, used by one
+// such Concat. The candidates are recorded; the memory planner keeps those that shrink
+// the arena (the output then lives from its first input on) and their gathers do nothing.
+void alias_concats(const Graph& g, ExecutionPlan& plan) {
+  if (plan.block_size == 0) return;
+  const int64_t B = plan.block_size;
+  const std::size_t total = g.values.size() + plan.added_values.size();
+  auto value = [&](int id) -> const Value& {
+    const auto v = static_cast<std::size_t>(id);
+    return v < g.values.size() ? g.values[v] : plan.added_values[v - g.values.size()];
+  };
+  std::vector<char> produced(total, 0), taken(total, 0), parent(total, 0);
+  for (const PlannedStep& st : plan.steps)
+    for (int v : st.outputs)
+      if (v >= 0) produced[static_cast<std::size_t>(v)] = 1;
+  for (std::size_t k = 0; k < plan.steps.size(); ++k) {
+    const PlannedStep& st = plan.steps[k];
+    if (st.kind != StepKind::gather || st.op != "Concat") continue;
+    const int w = st.outputs.at(0);
+    const Shape& ws = value(w).shape;
+    if (ws.size() != 4 || ws[0] != 1 || taken[static_cast<std::size_t>(w)]) continue;
+    const int64_t plane = ws[2] * ws[3];
+    std::vector<ExecutionPlan::Alias> found;
+    std::vector<char> seen(st.inputs.size(), 0);
+    bool ok = true;
+    for (std::size_t c = 0; ok && c < st.channels.size();) {
+      const auto [i, ch] = st.channels[c];
+      const int v = st.inputs[static_cast<std::size_t>(i)];
+      const int64_t n = value(v).shape.at(1);
+      ok = ch == 0 && !seen[static_cast<std::size_t>(i)] && n % B == 0 && static_cast<int64_t>(c) % B == 0 &&
+           c + static_cast<std::size_t>(n) <= st.channels.size() && plan.block[static_cast<std::size_t>(v)] == B &&
+           produced[static_cast<std::size_t>(v)] && !taken[static_cast<std::size_t>(v)] &&
+           !parent[static_cast<std::size_t>(v)];
+      for (int64_t j = 0; ok && j < n; ++j) ok = st.channels[c + static_cast<std::size_t>(j)] == std::pair<int, int64_t>{i, j};
+      const int64_t offset = static_cast<int64_t>(c) / B * plane * B * 4;
+      ok = ok && offset % 64 == 0;
+      if (ok) found.push_back({v, w, offset});
+      seen[static_cast<std::size_t>(i)] = 1;
+      c += static_cast<std::size_t>(std::max<int64_t>(n, 1));
+    }
+    if (!ok) continue;
+    for (const ExecutionPlan::Alias& a : found) {
+      taken[static_cast<std::size_t>(a.value)] = 1;
+      plan.aliases.push_back(a);
+    }
+    parent[static_cast<std::size_t>(w)] = 1;
+  }
+}
+
 // A pooling node as a blocked pool kernel's shape, if one fits it.
 std::optional<jit::PoolShape> pool_shape(const Graph& g, const Node& n) {
   if (n.outputs.size() != 1 || n.inputs.empty() || !is_float4d(g, n.inputs[0])) return std::nullopt;
@@ -1051,7 +1102,10 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
     for (int v : st.inputs)
       if (v >= 0) read[static_cast<std::size_t>(v)] = 1;
   }
-  if (jit_on) fuse_row_streams(g, plan, host, options.threads, limits.smallest_tiles);
+  if (jit_on) {
+    fuse_row_streams(g, plan, host, options.threads, limits.smallest_tiles);
+    alias_concats(g, plan);
+  }
   return plan;
 }
 

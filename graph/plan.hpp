@@ -165,6 +165,13 @@ struct ExecutionPlan {
   std::vector<int> block;           // per value id (graph's then added): 0 = plain, else channels per block
   int block_size = 0;               // of every blocked value; 0 when nothing runs blocked
   std::string isa;                  // "avx512", "avx2" or "reference"
+  // Concats that may take no copy: value `value` may be computed straight into value
+  // `parent` (the gather step's output), `offset_bytes` in. See alias_concats.
+  struct Alias {
+    int value = -1, parent = -1;
+    int64_t offset_bytes = 0;
+  };
+  std::vector<Alias> aliases;
 };
 
 // What the memory limit asks of the plan.

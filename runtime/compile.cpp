@@ -584,6 +584,12 @@ void compile_step(ModelImpl& m, Step& s) {
       break;
     }
     case graph::StepKind::gather: {
+      // A Concat whose inputs the memory plan placed inside its output: nothing to copy.
+      if (std::any_of(m.aliases.begin(), m.aliases.end(), [&](const ValueAlias& a) { return a.parent == s.outputs[0]; })) {
+        s.kernel = "none (inputs computed in place)";
+        s.run = [](const ops::ComputeContext&) {};
+        break;
+      }
       // Output block by output block: a block whose lanes come from one input block in
       // order is one copy of the plane; any other is copied lane by lane.
       const int block = m.block[static_cast<std::size_t>(s.outputs[0])];

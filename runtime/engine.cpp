@@ -43,6 +43,9 @@ void plan_steps(ModelImpl& m, const graph::PlanLimits& limits) {
   for (graph::Value& v : plan.added_values) m.graph.values.push_back(std::move(v));
   m.block = std::move(plan.block);
   m.isa = plan.isa;
+  m.alias_candidates.clear();
+  for (const auto& a : plan.aliases)
+    m.alias_candidates.push_back({a.value, a.parent, static_cast<std::size_t>(a.offset_bytes)});
   for (graph::PlannedStep& p : plan.steps) {
     runtime::Step s;
     s.nodes = std::move(p.nodes);
@@ -143,7 +146,34 @@ void plan_memory(ModelImpl& m) {
       sv.inplace.push_back({0, 3});
     steps.push_back(std::move(sv));
   }
-  m.memory = runtime::plan_memory(sizes, kinds, steps);
+  // Concats whose inputs are computed into their output: all the candidates at first,
+  // then each dropped if that shrinks the arena (an output living from its first input
+  // on can cost more than the copy saves). Their gathers then read and write nothing.
+  std::vector<int> parents;
+  for (const runtime::ValueAlias& a : m.alias_candidates)
+    if (std::find(parents.begin(), parents.end(), a.parent) == parents.end()) parents.push_back(a.parent);
+  std::vector<char> taken(parents.size(), 1);
+  auto plan_with = [&](const std::vector<char>& on) {
+    std::vector<runtime::ValueAlias> aliases;
+    std::vector<runtime::StepValues> sv = steps;
+    for (std::size_t p = 0; p < parents.size(); ++p) {
+      if (!on[p]) continue;
+      for (const runtime::ValueAlias& a : m.alias_candidates)
+        if (a.parent == parents[p]) aliases.push_back(a);
+      for (std::size_t k = 0; k < m.steps.size(); ++k)
+        if (m.steps[k].kind == graph::StepKind::gather && m.steps[k].outputs.at(0) == parents[p]) sv[k] = {};
+    }
+    return std::pair{runtime::plan_memory(sizes, kinds, sv, aliases), aliases};
+  };
+  auto best = plan_with(taken);
+  for (std::size_t p = 0; p < parents.size(); ++p) {
+    taken[p] = 0;
+    auto without = plan_with(taken);
+    if (without.first.arena_bytes < best.first.arena_bytes) best = std::move(without);
+    else taken[p] = 1;
+  }
+  m.memory = std::move(best.first);
+  m.aliases = std::move(best.second);
   // The yardstick: the live-set bound of the graph as loaded, one step per node,
   // every tensor in plain layout.
   std::vector<std::size_t> plain(g.values.size(), 0);
@@ -287,7 +317,7 @@ Session::Session(std::shared_ptr<const Model> model) : model_(std::move(model)),
     if (val.constant.defined()) {
       st.slots[v] = val.constant;
     } else if ((p.kind == runtime::ValueKind::Allocate || p.kind == runtime::ValueKind::InPlace ||
-                p.kind == runtime::ValueKind::Output) &&
+                p.kind == runtime::ValueKind::Output || p.kind == runtime::ValueKind::Alias) &&
                p.first_step >= 0) {
       Shape shape = val.shape;  // a blocked value's slot holds whole blocks of channels
       if (const int block = m.block[v]) shape[1] = jit::blocked_channels(shape[1], block);

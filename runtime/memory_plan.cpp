@@ -25,6 +25,7 @@ const char* kind_phrase(ValueKind kind) {
     case ValueKind::Output: return "a graph output";
     case ValueKind::InPlace: return "already in place of another value";
     case ValueKind::Allocate: return "an arena value";
+    case ValueKind::Alias: return "part of another value (a Concat's input written in place)";
     case ValueKind::Unused: break;
   }
   return "not planned";
@@ -102,12 +103,13 @@ const char* to_string(ValueKind kind) {
     case ValueKind::Allocate: return "allocate";
     case ValueKind::InPlace: return "in-place";
     case ValueKind::Output: return "output";
+    case ValueKind::Alias: return "alias";
   }
   return "?";
 }
 
 MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<ValueKind>& kinds,
-                       const std::vector<StepValues>& steps) {
+                       const std::vector<StepValues>& steps, const std::vector<ValueAlias>& aliases) {
   if (kinds.size() != sizes.size())
     throw_internal("memory plan: " + std::to_string(sizes.size()) + " sizes but " + std::to_string(kinds.size()) +
                    " kinds");
@@ -146,6 +148,33 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
   };
   for (ValuePlan& p : plan.values)
     if (p.kind == ValueKind::Output && in_arena(p)) p.last_step = last;
+
+  // Aliases: a child lives inside its parent, so the parent lives as long as any child.
+  std::vector<std::vector<std::pair<std::size_t, std::size_t>>> taken(sizes.size());  // per parent: [begin, end)
+  for (const ValueAlias& a : aliases) {
+    const std::string what = "memory plan: alias of value " + std::to_string(a.value) + " in " + std::to_string(a.parent);
+    if (a.value < 0 || a.value >= num_values || a.parent < 0 || a.parent >= num_values || a.value == a.parent)
+      throw_internal(what + ": no such values");
+    ValuePlan& child = plan.values[static_cast<std::size_t>(a.value)];
+    ValuePlan& parent = plan.values[static_cast<std::size_t>(a.parent)];
+    if (child.kind != ValueKind::Allocate || child.first_step < 0) throw_internal(what + ": the child is not computed in the arena");
+    if (parent.kind != ValueKind::Allocate && parent.kind != ValueKind::Output)
+      throw_internal(what + ": the parent is not an arena value");
+    if (a.offset % kArenaAlign != 0 || a.offset + sizes[static_cast<std::size_t>(a.value)] > sizes[static_cast<std::size_t>(a.parent)])
+      throw_internal(what + ": offset " + std::to_string(a.offset) + " misaligned or past the parent's end");
+    const std::size_t end = a.offset + sizes[static_cast<std::size_t>(a.value)];
+    for (const auto& [b, e] : taken[static_cast<std::size_t>(a.parent)])
+      if (a.offset < e && b < end) throw_internal(what + ": overlaps another child");
+    taken[static_cast<std::size_t>(a.parent)].push_back({a.offset, end});
+    child.kind = ValueKind::Alias;
+    child.parent = a.parent;
+    child.offset = a.offset;  // relative until placement
+    parent.first_step = parent.first_step < 0 ? child.first_step : std::min(parent.first_step, child.first_step);
+    parent.last_step = std::max(parent.last_step, child.last_step);
+  }
+  for (const ValueAlias& a : aliases)
+    if (plan.values[static_cast<std::size_t>(a.parent)].kind == ValueKind::Alias)
+      throw_internal("memory plan: value " + std::to_string(a.parent) + " is both a child and a parent");
 
   // In-place grants, in step order, so a heir can pass its bytes on (a chain).
   std::vector<int> heir_of(sizes.size(), -1);
@@ -201,6 +230,8 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
   plan.arena_bytes = place(blocks);
   for (std::size_t v = 0; v < sizes.size(); ++v)
     if (block_of[v] >= 0) plan.values[v].offset = blocks[static_cast<std::size_t>(block_of[v])].offset;
+  for (ValuePlan& p : plan.values)
+    if (p.kind == ValueKind::Alias) p.offset += plan.values[static_cast<std::size_t>(p.parent)].offset;
   for (std::size_t b = first_scratch, s = 0; s < plan.scratch.size(); ++s)
     if (plan.scratch[s].size) plan.scratch[s].offset = blocks[b++].offset;
 

@@ -54,7 +54,7 @@
 
 namespace nnjit::runtime {
 
-enum class ValueKind { Unused, Input, Constant, Allocate, InPlace, Output };
+enum class ValueKind { Unused, Input, Constant, Allocate, InPlace, Output, Alias };
 
 const char* to_string(ValueKind kind);
 
@@ -64,6 +64,19 @@ struct ValuePlan {
   int first_step = -1, last_step = -1;
   std::size_t offset = 0;
   int donor = -1;  // InPlace: the value whose bytes this one took over at first_step
+  int parent = -1;  // Alias: the value whose bytes hold this one (at offset - parent's offset)
+};
+
+// "Value `value` lives inside value `parent`, `offset` bytes in" (a Concat whose inputs
+// are written straight into its output's channel blocks). The parent's lifetime becomes
+// the union of its own and its children's; the children are not placed on their own and
+// no in-place request may take or give their bytes. Children of one parent must not
+// overlap, must fit in it and must be values some step computes; a parent may not be a
+// child itself. A malformed alias throws nnjit::Error (Internal).
+struct ValueAlias {
+  int value = -1;
+  int parent = -1;
+  std::size_t offset = 0;  // bytes, a multiple of kArenaAlign
 };
 
 // "Output index `output` of the step may share input index `input`'s memory" (indices into
@@ -113,6 +126,6 @@ constexpr std::size_t kArenaAlign = 64;
 // constants or outputs (Allocate for the rest that steps produce; InPlace is the planner's
 // to give, passing it in is treated as Allocate). Steps run in the order given.
 MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<ValueKind>& kinds,
-                       const std::vector<StepValues>& steps);
+                       const std::vector<StepValues>& steps, const std::vector<ValueAlias>& aliases = {});
 
 }  // namespace nnjit::runtime

@@ -59,8 +59,10 @@ MemoryReport make_memory_report(const MemoryPlan& plan, const std::vector<std::s
   r.naive_bytes = plan.naive_bytes;
   r.live_bound_bytes = plan.live_bound;
   r.peak_step = plan.peak_step;
-  for (const ValuePlan& p : plan.values)
+  for (const ValuePlan& p : plan.values) {
     if (p.kind == ValueKind::Input) r.input_bytes += p.size;
+    if (p.kind == ValueKind::Alias) ++r.concat_inputs_in_place;
+  }
   for (const ScratchPlan& s : plan.scratch)
     if (s.size) {
       r.scratch_bytes += s.size;
@@ -100,7 +102,8 @@ std::string MemoryReport::to_text() const {
   o << "arena: " << fmt_bytes(arena_bytes) << "  (live-set bound " << fmt_bytes(live_bound_bytes) << ", arena/bound "
     << ratio(arena_bytes, live_bound_bytes) << "; no reuse " << fmt_bytes(naive_bytes) << ")\n";
   o << "graph inputs: " << fmt_bytes(input_bytes) << " (outside the arena)\n";
-  o << "in place: " << inplace_granted << " granted, " << inplace_denied << " denied\n";
+  o << "in place: " << inplace_granted << " granted, " << inplace_denied << " denied; " << concat_inputs_in_place
+    << " Concat inputs computed into the Concat's output\n";
   if (scratch_steps) o << "scratch: " << scratch_steps << " steps, " << fmt_bytes(scratch_bytes) << " in all\n";
   if (weights_bytes_stored || weights_bytes_packed)
     o << "weights: " << fmt_bytes(weights_bytes_stored) << " stored, " << fmt_bytes(weights_bytes_packed)
@@ -127,6 +130,7 @@ std::string MemoryReport::to_json() const {
     << ", \"live_bound_bytes\": " << live_bound_bytes << ", \"input_bytes\": " << input_bytes
     << ", \"scratch_bytes\": " << scratch_bytes << ", \"scratch_steps\": " << scratch_steps
     << ", \"inplace_granted\": " << inplace_granted << ", \"inplace_denied\": " << inplace_denied
+    << ", \"concat_inputs_in_place\": " << concat_inputs_in_place
     << ", \"weights_bytes_stored\": " << weights_bytes_stored << ", \"weights_bytes_packed\": " << weights_bytes_packed
     << ", \"peak_step\": " << peak_step << ", \"peak_values\": [";
   for (std::size_t i = 0; i < peak_values.size(); ++i) {

@@ -43,6 +43,7 @@ struct MemoryReport {
   std::size_t scratch_bytes = 0;  // the sum of all steps' scratch (naive, no reuse)
   int scratch_steps = 0;          // steps that have scratch
   int inplace_granted = 0, inplace_denied = 0;
+  int concat_inputs_in_place = 0;  // values computed straight into a Concat's output
   int peak_step = -1;
   std::vector<LiveValue> peak_values;
   std::vector<Denial> denials;  // the denied in-place requests and why, in step order

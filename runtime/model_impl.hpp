@@ -60,6 +60,9 @@ struct ModelImpl {
   std::size_t unfused_live_bound = 0;  // live-set bound with one step per node, plain layout
   std::size_t graph_values = 0;  // values of the optimised graph; the plan's twins come after
   std::vector<StepInfo> step_infos;  // what Model::steps() shows, one per step
+  // Concat inputs that may be written straight into the Concat's output (the plan's
+  // candidates), and those the memory plan took: their gather steps do nothing.
+  std::vector<runtime::ValueAlias> alias_candidates, aliases;
   runtime::MemoryPlan memory;
   LoadTimes times;
   std::size_t weights_bytes = 0;

@@ -262,6 +262,48 @@ TEST_SUITE("runtime") {
     CHECK(p.inplace[0].reason == "the step has no value at that input");
   }
 
+  TEST_CASE("memory plan: Concat inputs live inside the Concat's output") {
+    // v0 (input) -> s0 -> v1 (256) ; v0 -> s1 -> v2 (128) ; s2 reads v1 -> v4 (64) ;
+    // v3 = concat(v1, v2) (384) is read by s3 -> v5 (output). No step writes v3: v1 sits
+    // at its offset 0, v2 at 256. v3 lives from s0 (its first child) to s3.
+    std::vector<std::size_t> sizes = {64, 256, 128, 384, 64, 64};
+    std::vector<ValueKind> kinds = {In, Al, Al, Al, Al, Out};
+    std::vector<StepValues> steps = {{{0}, {1}}, {{0}, {2}}, {{1}, {4}}, {{3, 4}, {5}}};
+    const std::vector<ValueAlias> aliases = {{.value = 1, .parent = 3, .offset = 0}, {.value = 2, .parent = 3, .offset = 256}};
+    MemoryPlan p = plan_memory(sizes, kinds, steps, aliases);
+    CHECK(p.values[1].kind == ValueKind::Alias);
+    CHECK(p.values[2].kind == ValueKind::Alias);
+    CHECK(p.values[1].parent == 3);
+    CHECK(p.values[1].offset == p.values[3].offset);
+    CHECK(p.values[2].offset == p.values[3].offset + 256);
+    CHECK(p.values[3].first_step == 0);
+    CHECK(p.values[3].last_step == 3);
+    // v4 is alive with v3 (at s2 and s3): apart in memory. The arena: v3 + v4 (+ v5 after).
+    CHECK(!bytes_overlap(p.values[3].offset, 384, p.values[4].offset, 64));
+    CHECK(p.arena_bytes == 384 + 64 + 64);
+    // A child gives its bytes to no one: its parent still needs them.
+    std::vector<StepValues> donate = {{{0}, {1}}, {{0}, {2}}, {{1}, {4}, {{.output = 0, .input = 0}}}, {{3, 4}, {5}}};
+    MemoryPlan q = plan_memory(sizes, kinds, donate, aliases);
+    REQUIRE(q.inplace.size() == 1);
+    CHECK_FALSE(q.inplace[0].granted);
+    CHECK(q.inplace[0].reason.find("part of another value") != std::string::npos);
+  }
+
+  TEST_CASE("memory plan: malformed aliases throw") {
+    std::vector<std::size_t> sizes = {64, 256, 128, 384};
+    std::vector<ValueKind> kinds = {In, Al, Al, Al};
+    std::vector<StepValues> steps = {{{0}, {1}}, {{0}, {2}}, {{1, 2}, {3}}};
+    auto plan = [&](std::vector<ValueAlias> a) { return plan_memory(sizes, kinds, steps, a); };
+    CHECK_THROWS_AS(plan({{.value = 1, .parent = 7, .offset = 0}}), nnjit::Error);                 // no such value
+    CHECK_THROWS_AS(plan({{.value = 0, .parent = 3, .offset = 0}}), nnjit::Error);                 // a graph input
+    CHECK_THROWS_AS(plan({{.value = 1, .parent = 3, .offset = 192}}), nnjit::Error);               // past the end
+    CHECK_THROWS_AS(plan({{.value = 1, .parent = 3, .offset = 8}}), nnjit::Error);                 // misaligned
+    CHECK_THROWS_AS(plan({{.value = 1, .parent = 3, .offset = 0}, {.value = 2, .parent = 3, .offset = 128}}),
+                    nnjit::Error);  // overlapping children
+    CHECK_THROWS_AS(plan({{.value = 1, .parent = 2, .offset = 0}, {.value = 2, .parent = 3, .offset = 0}}),
+                    nnjit::Error);  // a child that is a parent
+  }
+
   TEST_CASE("memory plan: random DAGs never overlap live values") {
     std::mt19937 rng(7);
     for (int trial = 0; trial < 200; ++trial) {
