@@ -1068,7 +1068,7 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
         // Slice is one copy); a gather nobody reads then is dropped at the end.
         for (const auto& [k, ch] : *table) {
           const int v = layouts.blocked(ins[static_cast<std::size_t>(k)]);
-          const auto def = gathered.find(v);
+          const auto def = limits.compose_gathers ? gathered.find(v) : gathered.end();
           const auto [src, src_ch] = def == gathered.end() ? std::pair<int, int64_t>{v, ch}
                                                            : def->second[static_cast<std::size_t>(ch)];
           auto at = std::find(s.inputs.begin(), s.inputs.end(), src);

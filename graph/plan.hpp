@@ -177,6 +177,9 @@ struct ExecutionPlan {
 // What the memory limit asks of the plan.
 struct PlanLimits {
   bool smallest_tiles = false;  // fused blocks take one output row per tile
+  // A gather of gathered values reads their sources (one copy for Concat -> shuffle ->
+  // Slice) — at the price of keeping those sources alive longer.
+  bool compose_gathers = true;
 };
 
 ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& host, const Options& options,

@@ -213,11 +213,26 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
 
   t = Clock::now();
   m->graph_values = m->graph.values.size();
-  plan_steps(*m, {});
+  graph::PlanLimits limits;
+  plan_steps(*m, limits);
   plan_memory(*m);
+  if (std::any_of(m->steps.begin(), m->steps.end(), [](const runtime::Step& s) { return s.kind == graph::StepKind::gather; })) {
+    // Gathers reading the sources of other gathers save copies but keep the sources alive:
+    // plan without that too, and keep whichever arena is smaller.
+    const std::size_t composed = m->memory.arena_bytes;
+    limits.compose_gathers = false;
+    plan_steps(*m, limits);
+    plan_memory(*m);
+    if (m->memory.arena_bytes >= composed) {
+      limits.compose_gathers = true;
+      plan_steps(*m, limits);
+      plan_memory(*m);
+    }
+  }
   if (const std::size_t limit = m->options.max_arena_bytes; limit && m->memory.arena_bytes > limit) {
     // Smaller tiles shrink the fused blocks' buffers; if that is not enough, say what is.
-    plan_steps(*m, {.smallest_tiles = true});
+    limits.smallest_tiles = true;
+    plan_steps(*m, limits);
     plan_memory(*m);
     if (m->memory.arena_bytes > limit)
       throw_invalid(m->graph.source + ": the activation arena needs " + std::to_string(m->memory.arena_bytes) +
