@@ -31,12 +31,19 @@ const char* step_kind_name(StepKind kind) {
   return "?";
 }
 
-RowWindow row_window(const std::variant<jit::PoolPlan, jit::DensePlan>& consumer) {
-  if (const auto* pool = std::get_if<jit::PoolPlan>(&consumer))
-    return {pool->shape.kernel_h, pool->shape.stride_h, pool->shape.pad_top, pool->shape.out_height,
-            pool->shape.out_width};
-  const jit::DenseShape& d = std::get<jit::DensePlan>(consumer).shape;
-  return {d.dilated_kernel(), d.stride, d.pad_top, d.out_height(), d.out_width()};
+RowWindow row_window(const RowStage& stage) {
+  if (const auto* pool = std::get_if<jit::PoolPlan>(&stage)) {
+    const jit::PoolShape& p = pool->shape;
+    return {p.kernel_h, p.stride_h, p.pad_top, p.height, p.out_height, p.out_width, p.out_width * pool->blocks * pool->block};
+  }
+  if (const auto* pw = std::get_if<jit::PointwisePlan>(&stage)) {
+    const jit::PointwiseShape& p = pw->shape;
+    return {1, p.stride, 0, p.height, p.out_height(), p.out_width(), p.out_width() * pw->out_blocks * pw->block};
+  }
+  const auto& dense = std::get<jit::DensePlan>(stage);
+  const jit::DenseShape& d = dense.shape;
+  return {d.dilated_kernel(), d.stride, d.pad_top, d.height, d.out_height(), d.out_width(),
+          d.out_width() * dense.out_blocks * dense.block};
 }
 
 namespace {
@@ -340,82 +347,118 @@ InvertedResidualPlan plan_inverted_residual(const jit::PointwisePlan* e, const j
   return b;
 }
 
-// Output rows per tile of a row stream: as for inverted-residual blocks, the buffer of
-// one thread fits in half the L2 and takes at most an eighth of the consumer's output,
-// and each thread gets at least one tile.
-RowStreamPlan plan_row_stream(const jit::DensePlan& producer, const std::variant<jit::PoolPlan, jit::DensePlan>& consumer,
-                              const jit::HostInfo& host, int threads, bool smallest) {
-  RowStreamPlan b{producer, consumer, 1, 0};
-  const RowWindow w = row_window(consumer);
-  const int64_t produced = producer.shape.out_height();
-  b.buffer_rows = std::min(w.extent, produced);
-  const double out_bytes =
-      static_cast<double>(std::visit([](const auto& c) { return c.dst_image_floats(); }, consumer)) * 4;
-  const double budget = std::min(static_cast<double>(host.l2_bytes) / 2, out_bytes / 8);
-  const int64_t most = smallest ? 1 : std::max<int64_t>(1, (w.out_rows + threads - 1) / threads);
-  for (int64_t t = 2; t <= most; ++t) {
+// Output rows per tile of a row stream: as for inverted-residual blocks, the buffers of
+// one thread fit in half the L2 and take at most an eighth of the last stage's output,
+// and each thread gets at least one tile. Each buffer holds the rows its reader's window
+// spans over a tile.
+RowStreamPlan plan_row_stream(std::vector<RowStage> stages, const jit::HostInfo& host, int threads, bool smallest) {
+  RowStreamPlan b;
+  b.stages = std::move(stages);
+  auto with_tile = [&](int64_t t) {
     RowStreamPlan c = b;
     c.tile_rows = t;
-    c.buffer_rows = std::min((t - 1) * w.stride + w.extent, produced);
-    if (static_cast<double>(c.buffer_floats()) * 4 > budget) break;
-    b = c;
+    c.buffer_rows.assign(c.stages.size() - 1, 0);
+    int64_t rows = t;  // output rows of stage s + 1 per tile
+    for (std::size_t s = c.stages.size() - 1; s-- > 0;) {
+      const RowWindow w = row_window(c.stages[s + 1]);
+      rows = std::min((rows - 1) * w.stride + w.extent, row_window(c.stages[s]).out_rows);
+      c.buffer_rows[s] = rows;
+    }
+    return c;
+  };
+  const RowWindow last = row_window(b.stages.back());
+  const double out_bytes = static_cast<double>(last.out_rows * last.row_floats) * 4;
+  const double budget = std::min(static_cast<double>(host.l2_bytes) / 2, out_bytes / 8);
+  const int64_t most = smallest ? 1 : std::max<int64_t>(1, (last.out_rows + threads - 1) / threads);
+  b = with_tile(1);
+  for (int64_t t = 2; t <= most; ++t) {
+    RowStreamPlan c = with_tile(t);
+    if (static_cast<double>(c.buffers_floats()) * 4 > budget) break;
+    b = std::move(c);
   }
   return b;
 }
 
-// Fuses a dense conv step with the step that alone reads its output, when the output
-// does not fit in half the L2 (so it would go to memory and back) and the reader is a max
-// pool or a dense conv on it. The fused step runs where the reader ran: the conv's inputs
-// exist there too. The stems of most CNNs match.
+// A conv step as a row-stream stage: pointwise stride 1 or dense, one image; the first
+// stage may read the image in plain layout, the others read blocked buffers.
+std::optional<RowStage> row_stage(const PlannedStep& st, bool first) {
+  if (st.kind == StepKind::pool) {
+    const auto* pool = std::get_if<jit::PoolPlan>(&st.plan);
+    if (first || !pool || pool->shape.kind != jit::PoolKind::max || pool->shape.batch != 1) return std::nullopt;
+    return *pool;
+  }
+  if (st.kind != StepKind::conv) return std::nullopt;
+  if (const auto* pw = std::get_if<jit::PointwisePlan>(&st.plan); pw && pw->shape.stride == 1 && pw->shape.batch == 1)
+    return *pw;
+  if (const auto* d = std::get_if<jit::DensePlan>(&st.plan); d && d->shape.batch == 1 && (first || !d->shape.src_nchw))
+    return *d;
+  return std::nullopt;
+}
+
+// Chains of up to three steps, each the only reader of the one before's output, become
+// one row-stream step where one of the values between them does not fit in half the L2
+// (it would go to memory and back). A stage with a residual or a pool ends the chain; the
+// fused step runs where its last stage ran (every stage's inputs exist there too).
 void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host, int threads, bool smallest) {
+  constexpr std::size_t kMaxStages = 3;
   std::vector<int> readers(g.values.size() + plan.added_values.size(), 0);
   for (const PlannedStep& st : plan.steps)
     for (int v : st.inputs)
       if (v >= 0) ++readers[static_cast<std::size_t>(v)];
   for (std::size_t k = 0; k + 1 < plan.steps.size(); ++k) {
-    const PlannedStep& p = plan.steps[k];
-    const auto* producer = std::get_if<jit::DensePlan>(&p.plan);
-    if (p.kind != StepKind::conv || !producer || p.inputs.at(3) >= 0 || producer->shape.batch != 1) continue;
-    const int v = p.outputs.at(0);
-    if (readers[static_cast<std::size_t>(v)] != 1) continue;
-    std::size_t j = k + 1;
-    while (j < plan.steps.size() &&
-           std::find(plan.steps[j].inputs.begin(), plan.steps[j].inputs.end(), v) == plan.steps[j].inputs.end())
-      ++j;
-    if (j == plan.steps.size() || plan.steps[j].inputs[0] != v) continue;
-    const PlannedStep& c = plan.steps[j];
-    if (static_cast<double>(producer->dst_image_floats()) * 4 <= static_cast<double>(host.l2_bytes) / 2) continue;
-    std::variant<jit::PoolPlan, jit::DensePlan> consumer;
-    if (const auto* pool = std::get_if<jit::PoolPlan>(&c.plan);
-        c.kind == StepKind::pool && pool && pool->shape.kind == jit::PoolKind::max) {
-      consumer = *pool;
-    } else if (const auto* dense = std::get_if<jit::DensePlan>(&c.plan);
-               c.kind == StepKind::conv && dense && !dense->shape.src_nchw && c.inputs.at(3) != v) {
-      consumer = *dense;
-    } else {
-      continue;
+    std::vector<std::size_t> chain = {k};
+    std::vector<RowStage> stages;
+    if (auto first = row_stage(plan.steps[k], true); first && plan.steps[k].inputs.at(3) < 0) stages.push_back(*first);
+    else continue;
+    bool big = false;
+    while (stages.size() < kMaxStages) {
+      const PlannedStep& p = plan.steps[chain.back()];
+      const int v = p.outputs.at(0);
+      if (readers[static_cast<std::size_t>(v)] != 1) break;
+      std::size_t j = chain.back() + 1;
+      while (j < plan.steps.size() &&
+             std::find(plan.steps[j].inputs.begin(), plan.steps[j].inputs.end(), v) == plan.steps[j].inputs.end())
+        ++j;
+      if (j == plan.steps.size() || plan.steps[j].inputs[0] != v) break;
+      const PlannedStep& c = plan.steps[j];
+      auto stage = row_stage(c, false);
+      if (!stage || (c.kind == StepKind::conv && c.inputs.at(3) == v)) break;
+      big = big || static_cast<double>(row_window(stages.back()).out_rows * row_window(stages.back()).row_floats) * 4 >
+                       static_cast<double>(host.l2_bytes) / 2;
+      stages.push_back(*stage);
+      chain.push_back(j);
+      if (c.kind == StepKind::pool || c.inputs.at(3) >= 0) break;  // a residual or a pool ends it
     }
-    PlannedStep s{StepKind::row_stream, p.nodes, p.op + "+" + c.op, {}, c.outputs, {}, std::nullopt, std::nullopt, {}, ""};
-    s.nodes.insert(s.nodes.end(), c.nodes.begin(), c.nodes.end());
-    s.stream = plan_row_stream(*producer, consumer, host, threads, smallest);
-    s.inputs = {p.inputs[0], p.inputs[1], p.inputs[2], -1, -1, -1};
-    if (c.kind == StepKind::conv) {
-      s.inputs[3] = c.inputs[1];
-      s.inputs[4] = c.inputs[2];
-      s.inputs[5] = c.inputs[3];
+    if (stages.size() < 2 || !big) continue;
+    const PlannedStep& last = plan.steps[chain.back()];
+    // A residual that is the chain's own input (an identity shortcut) could not take the
+    // output in place: tiles overwrite input rows that neighbouring tiles still read.
+    if (last.kind == StepKind::conv && last.inputs[3] >= 0 && last.inputs[3] == plan.steps[k].inputs[0]) continue;
+    PlannedStep s{StepKind::row_stream, {}, "", {}, last.outputs, {}, std::nullopt, std::nullopt, {}, ""};
+    s.inputs.push_back(plan.steps[k].inputs[0]);
+    for (std::size_t i : chain) {
+      const PlannedStep& st = plan.steps[i];
+      s.nodes.insert(s.nodes.end(), st.nodes.begin(), st.nodes.end());
+      s.op += (s.op.empty() ? "" : "+") + st.op;
+      const bool conv = st.kind == StepKind::conv;
+      s.inputs.push_back(conv ? st.inputs[1] : -1);
+      s.inputs.push_back(conv ? st.inputs[2] : -1);
     }
-    const std::size_t id = static_cast<std::size_t>(v);
+    s.inputs.push_back(last.kind == StepKind::conv ? last.inputs[3] : -1);
+    s.stream = plan_row_stream(std::move(stages), host, threads, smallest);
+    const auto v = static_cast<std::size_t>(last.outputs.at(0));
     Value buffers;
-    buffers.name = (id < g.values.size() ? g.values[id].name : plan.added_values[id - g.values.size()].name) + "@rows";
+    buffers.name = (v < g.values.size() ? g.values[v].name : plan.added_values[v - g.values.size()].name) + "@rows";
     buffers.dtype = DType::Float32;
-    buffers.shape = {s.stream->buffer_floats() * threads};
+    buffers.shape = {s.stream->buffers_floats() * threads};
     buffers.shape_known = true;
     s.outputs.push_back(static_cast<int>(g.values.size() + plan.added_values.size()));
     plan.added_values.push_back(std::move(buffers));
     plan.block.push_back(0);
     readers.push_back(0);
-    plan.steps[j] = std::move(s);
-    plan.steps.erase(plan.steps.begin() + static_cast<std::ptrdiff_t>(k));
+    plan.steps[chain.back()] = std::move(s);
+    for (std::size_t i = chain.size() - 1; i-- > 0;)
+      plan.steps.erase(plan.steps.begin() + static_cast<std::ptrdiff_t>(chain[i]));
     --k;  // the step now at k is a new candidate
   }
 }

@@ -63,8 +63,8 @@ enum class StepKind {
                // any widths, Slice of channels, ShuffleNet's Reshape-Transpose-Reshape
   ir_block,    // inverted residual: pointwise expand -> depthwise -> pointwise project
                // [+ add], tile by tile over output rows (see InvertedResidualPlan)
-  row_stream,  // a dense conv whose rows stream through a small buffer into the max pool
-               // or dense conv that alone reads them (see RowStreamPlan)
+  row_stream,  // a chain of convs (and a max pool) streaming rows through small buffers
+               // (see RowStreamPlan)
 };
 const char* step_kind_name(StepKind kind);
 
@@ -113,29 +113,36 @@ struct SqueezeExcitePlan {
   int64_t reduced_floats() const { return reduce.shape.batch * reduce.out_blocks * reduce.block; }
 };
 
-// A dense convolution (the producer) and the one step that reads its output (the
-// consumer: a max pool or a dense convolution), run together tile by tile over the
-// consumer's output rows: each tile computes the producer rows it needs into a per-thread
-// buffer (keeping the rows it shares with the last tile) and runs the consumer over them.
-// The producer's output never exists whole — MCUNetV2's row-based inference for the
-// largest activations of a network, its stem. The plans are the whole layers' (their
-// packing); the runtime derives each tile's kernels from them.
+// A chain of two or three convolution-like steps, each reading only what the one before
+// wrote (pointwise stride 1, dense k x k, and a max pool at the end), run together tile
+// by tile over the last step's output rows: each tile computes the rows it needs of every
+// intermediate value into a per-thread buffer (keeping the rows it shares with the last
+// tile) and runs the last step over them. The intermediate values never exist whole —
+// MCUNetV2's row-based inference, for the layers whose activations are largest (stems,
+// the first bottlenecks of a ResNet). The plans are the whole layers' (their packing);
+// the runtime derives each tile's kernels from them.
+using RowStage = std::variant<jit::PointwisePlan, jit::DensePlan, jit::PoolPlan>;
+
+// The rows of its input one stage reads for its output rows: window extent (dilated),
+// stride and top pad; its input's rows, its output's size, and one output row in floats
+// (every block).
+struct RowWindow {
+  int64_t extent = 1, stride = 1, pad_top = 0, in_rows = 0, out_rows = 0, out_width = 0, row_floats = 0;
+};
+RowWindow row_window(const RowStage& stage);
+
 struct RowStreamPlan {
-  jit::DensePlan producer;
-  std::variant<jit::PoolPlan, jit::DensePlan> consumer;
-  int64_t tile_rows = 1;    // consumer output rows per tile
-  int64_t buffer_rows = 0;  // producer output rows the buffer holds (a tile's input rows, at most)
-  int64_t buffer_floats() const {
-    return buffer_rows * producer.shape.out_width() * producer.out_blocks * producer.block;
+  std::vector<RowStage> stages;
+  int64_t tile_rows = 1;             // last stage's output rows per tile
+  std::vector<int64_t> buffer_rows;  // per stage but the last: rows of its output a buffer holds
+  // Floats of stage s's buffer, and of every buffer of one thread.
+  int64_t buffer_floats(std::size_t s) const { return buffer_rows[s] * row_window(stages[s]).row_floats; }
+  int64_t buffers_floats() const {
+    int64_t n = 0;
+    for (std::size_t s = 0; s < buffer_rows.size(); ++s) n += buffer_floats(s);
+    return n;
   }
 };
-
-// The rows of its input a row stream's consumer reads: window extent (dilated), stride
-// and top pad, and its output's size.
-struct RowWindow {
-  int64_t extent = 1, stride = 1, pad_top = 0, out_rows = 0, out_width = 0;
-};
-RowWindow row_window(const std::variant<jit::PoolPlan, jit::DensePlan>& consumer);
 
 struct PlannedStep {
   StepKind kind = StepKind::reference;
@@ -154,8 +161,8 @@ struct PlannedStep {
   // gather only: per output channel, {input index, channel of that input}.
   std::vector<std::pair<int, int64_t>> channels;
   std::string reason;  // why this is not a JIT step, or what was not fused
-  // row_stream only: inputs {src, producer weights, bias, consumer weights or -1, bias or
-  // -1, consumer residual or -1}, outputs {dst, buffers}.
+  // row_stream only: inputs {src, then weights and bias of each stage (-1 for a pool),
+  // then the last stage's residual or -1}, outputs {dst, buffers}.
   std::optional<RowStreamPlan> stream;
 };
 

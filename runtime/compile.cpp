@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -267,162 +268,221 @@ class InvertedResidualRunner {
   std::vector<Tile> tiles_;
 };
 
-// A dense conv streamed row by row into the max pool or dense conv after it
-// (graph::RowStreamPlan). Producer and consumer tiles get kernels derived from the whole
-// layers' plans (same packing), shared by tiles of one geometry.
+// A chain of convs (and a max pool) streamed row by row (graph::RowStreamPlan). Each
+// stage's tile kernels are derived from its whole layer's plan (same packing) and shared
+// by tiles of one geometry.
 class RowStreamRunner {
  public:
   RowStreamRunner(const graph::Graph& g, const Step& s, const jit::HostInfo& host) : b_(*s.stream) {
-    const jit::DensePlan& p = b_.producer;
     const std::string who = serves(g, s);
-    producer_w_ = jit::pack_dense_weights(p, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2]));
-    if (const auto* c = std::get_if<jit::DensePlan>(&b_.consumer))
-      consumer_w_ = jit::pack_dense_weights(*c, data_or_null(g, s.inputs[3]), data_or_null(g, s.inputs[4]));
-    B_ = p.block;
-    Wp_ = p.shape.out_width();
-    pixel_floats_ = p.shape.src_nchw ? 1 : B_;
-    src_row_floats_ = p.shape.width * pixel_floats_;
-    buffer_plane_ = b_.buffer_rows * Wp_;
-    const jit::HostInfo tile_host = jit::restrict_isa(host, p.isa);
-    const graph::RowWindow w = graph::row_window(b_.consumer);
-    const int64_t produced = p.shape.out_height();
-    out_rows_ = w.out_rows;
-    out_row_floats_ = w.out_width * B_;
-    std::map<std::array<int64_t, 3>, std::shared_ptr<const jit::DenseKernel>> producer_for;
-    std::map<std::array<int64_t, 4>, std::shared_ptr<const void>> consumer_for;
-    int64_t prev_i1 = -1;
-    for (int64_t r0 = 0; r0 < out_rows_; r0 += b_.tile_rows) {
+    const std::size_t n = b_.stages.size();
+    for (std::size_t k = 0; k < n; ++k) {
+      window_.push_back(graph::row_window(b_.stages[k]));
+      const float* w = data_or_null(g, s.inputs[1 + 2 * k]);
+      const float* bias = data_or_null(g, s.inputs[2 + 2 * k]);
+      if (const auto* pw = std::get_if<jit::PointwisePlan>(&b_.stages[k]))
+        pointwise_w_.push_back(std::make_shared<jit::PointwiseWeights>(jit::pack_pointwise_weights(*pw, w, bias)));
+      else pointwise_w_.push_back(nullptr);
+      if (const auto* d = std::get_if<jit::DensePlan>(&b_.stages[k]))
+        dense_w_.push_back(std::make_shared<jit::DenseWeights>(jit::pack_dense_weights(*d, w, bias)));
+      else dense_w_.push_back(nullptr);
+    }
+    for (std::size_t k = 0; k + 1 < n; ++k) {
+      buffer_offset_.push_back(buffers_floats_);
+      buffers_floats_ += b_.buffer_floats(k);
+    }
+    const auto& first = b_.stages.front();
+    const bool nchw = std::holds_alternative<jit::DensePlan>(first) && std::get<jit::DensePlan>(first).shape.src_nchw;
+    const int64_t B = std::visit([](const auto& p) { return int64_t{p.block}; }, first);
+    src_row_floats_ = (nchw ? 1 : B) * input_width(first);
+    src_plane_ = window_[0].in_rows * input_width(first);
+    const jit::HostInfo tile_host = jit::restrict_isa(host, std::visit([](const auto& p) { return p.isa; }, first));
+
+    std::vector<int64_t> prev_i1(n - 1, -1);
+    const graph::RowWindow& last = window_.back();
+    for (int64_t r0 = 0; r0 < last.out_rows; r0 += b_.tile_rows) {
       Tile t;
-      t.r0 = r0;
-      t.r1 = std::min(out_rows_, r0 + b_.tile_rows);
-      const int64_t lo = t.r0 * w.stride - w.pad_top, hi = (t.r1 - 1) * w.stride - w.pad_top + w.extent;
-      t.i0 = std::max<int64_t>(0, lo);
-      t.i1 = std::min(produced, hi);
-      t.keep = prev_i1 > t.i0 ? prev_i1 - t.i0 : 0;
-      prev_i1 = t.i1;
-      // Producer rows [a, b) for a fresh tile (a = i0) and for one after the last (a = i0 + keep).
-      auto producer = [&](int64_t a) {
-        const int64_t plo = a * p.shape.stride - p.shape.pad_top;
-        const int64_t phi = (t.i1 - 1) * p.shape.stride - p.shape.pad_top + p.shape.dilated_kernel();
-        ProducerRun run;
-        run.src_row = std::max<int64_t>(0, plo);
-        run.dst_row = a - t.i0;
-        const int64_t rows = std::min(p.shape.height, phi) - run.src_row;
-        auto& k = producer_for[{rows, run.src_row - plo, phi - run.src_row - rows}];
-        if (!k) {
-          jit::DenseShape ps = p.shape;
-          ps.height = rows;
-          ps.pad_top = run.src_row - plo;
-          ps.pad_bottom = phi - run.src_row - rows;
-          ps.src_plane = p.shape.height * p.shape.width;
-          ps.dst_plane = buffer_plane_;
-          k = dense_tile_kernel(ps, p, tile_host, who);
-        }
-        run.kernel = k;
-        return run;
-      };
-      t.fresh = producer(t.i0);
-      if (t.keep > 0 && t.i1 - t.i0 > t.keep) t.rolled = producer(t.i0 + t.keep);
-      auto& c = consumer_for[{t.i1 - t.i0, t.i0 - lo, hi - t.i1, t.r1 - t.r0}];
-      if (!c) {
-        if (const auto* pool = std::get_if<jit::PoolPlan>(&b_.consumer)) {
-          jit::PoolShape cs = pool->shape;
-          cs.height = t.i1 - t.i0;
-          cs.pad_top = t.i0 - lo;
-          cs.pad_bottom = hi - t.i1;
-          cs.out_height = t.r1 - t.r0;
-          cs.src_plane = buffer_plane_;
-          cs.dst_plane = pool->shape.out_height * pool->shape.out_width;
-          auto planned = jit::plan_pool(cs, tile_host);
-          if (auto* why = std::get_if<std::string>(&planned)) throw_internal("row stream tile: " + *why);
-          c = jit::get_pool_kernel(std::get<jit::PoolPlan>(planned), who);
-        } else {
-          const jit::DensePlan& d = std::get<jit::DensePlan>(b_.consumer);
-          jit::DenseShape cs = d.shape;
-          cs.height = t.i1 - t.i0;
-          cs.pad_top = t.i0 - lo;
-          cs.pad_bottom = hi - t.i1;
-          cs.src_plane = buffer_plane_;
-          cs.dst_plane = d.shape.out_height() * d.shape.out_width();
-          c = dense_tile_kernel(cs, d, tile_host, who);
-        }
+      t.rows.assign(n, {0, 0});
+      t.keep.assign(n - 1, 0);
+      t.rows[n - 1] = {r0, std::min(last.out_rows, r0 + b_.tile_rows)};
+      for (std::size_t k = n - 1; k-- > 0;) {  // the rows of stage k's output that stage k + 1 reads
+        const graph::RowWindow& w = window_[k + 1];
+        const auto [a, b] = t.rows[k + 1];
+        t.rows[k] = {std::max<int64_t>(0, a * w.stride - w.pad_top),
+                     std::min(window_[k].out_rows, (b - 1) * w.stride - w.pad_top + w.extent)};
+        t.keep[k] = prev_i1[k] > t.rows[k].first ? prev_i1[k] - t.rows[k].first : 0;
+        prev_i1[k] = t.rows[k].second;
       }
-      t.consumer = c;
+      for (std::size_t k = 0; k < n; ++k) {
+        t.fresh.push_back(stage_run(k, t, t.rows[k].first, tile_host, who));
+        const int64_t keep = k + 1 < n ? t.keep[k] : 0;
+        t.rolled.push_back(keep > 0 && t.rows[k].second - t.rows[k].first > keep
+                               ? stage_run(k, t, t.rows[k].first + keep, tile_host, who)
+                               : StageRun{});
+      }
       tiles_.push_back(std::move(t));
     }
   }
 
   int64_t tiles() const { return static_cast<int64_t>(tiles_.size()); }
-  const void* code() const { return tiles_.empty() ? nullptr : tiles_[0].fresh.kernel->code(); }
-  std::size_t code_size() const { return tiles_.empty() ? 0 : tiles_[0].fresh.kernel->code_size(); }
+  const void* code() const { return code_; }
+  std::size_t code_size() const { return code_size_; }
   std::string name() const {
-    return "row_stream[" + b_.producer.name() + " > " +
-           std::visit([](const auto& c) { return c.name(); }, b_.consumer) + "]x" + std::to_string(b_.tile_rows);
+    std::string n = "row_stream[";
+    for (std::size_t k = 0; k < b_.stages.size(); ++k)
+      n += (k ? " > " : "") + std::visit([](const auto& p) { return p.name(); }, b_.stages[k]);
+    return n + "]x" + std::to_string(b_.tile_rows);
   }
-  int64_t buffer_floats() const { return b_.buffer_floats(); }
+  int64_t buffers_floats() const { return buffers_floats_; }
   std::size_t packed_bytes() const {
-    return (producer_w_.weights.size() + producer_w_.bias.size() + consumer_w_.weights.size() +
-            consumer_w_.bias.size()) * sizeof(float);
+    std::size_t floats = 0;
+    for (const auto& w : pointwise_w_)
+      if (w) floats += w->weights.size() + w->bias.size();
+    for (const auto& w : dense_w_)
+      if (w) floats += w->weights.size() + w->bias.size();
+    return floats * sizeof(float);
   }
 
-  // Tiles [begin, end) in order, with one worker's buffer.
-  void run(const float* src, float* dst, const float* residual, float* buffer, int64_t begin, int64_t end) const {
-    for (int64_t k = begin; k < end; ++k) {
-      const Tile& t = tiles_[static_cast<std::size_t>(k)];
-      const bool rolled = k > begin && t.keep > 0;
-      if (rolled) {  // the rows this tile shares with the last move to the buffer's top
-        const int64_t from = (t.i0 - tiles_[static_cast<std::size_t>(k - 1)].i0) * Wp_ * B_;
-        for (int64_t c = 0; c < b_.producer.out_blocks; ++c) {
-          float* block = buffer + c * buffer_plane_ * B_;
-          std::memmove(block, block + from, static_cast<std::size_t>(t.keep * Wp_ * B_) * sizeof(float));
+  // Tiles [begin, end) in order, with one worker's buffers.
+  void run(const float* src, float* dst, const float* residual, float* buffers, int64_t begin, int64_t end) const {
+    const std::size_t n = b_.stages.size();
+    for (int64_t i = begin; i < end; ++i) {
+      const Tile& t = tiles_[static_cast<std::size_t>(i)];
+      for (std::size_t k = 0; k < n; ++k) {
+        const bool is_last = k + 1 == n;
+        float* out = is_last ? dst : buffers + buffer_offset_[k];
+        const bool rolled = !is_last && i > begin && t.keep[k] > 0;
+        if (rolled) {  // the rows this tile shares with the last move to the buffer's top
+          const int64_t row = window_[k].row_floats / blocks(k), plane = b_.buffer_rows[k] * row;
+          const int64_t from = (t.rows[k].first - tiles_[static_cast<std::size_t>(i - 1)].rows[k].first) * row;
+          for (int64_t c = 0; c < blocks(k); ++c)
+            std::memmove(out + c * plane, out + c * plane + from, static_cast<std::size_t>(t.keep[k] * row) * sizeof(float));
         }
-      }
-      if (!rolled || t.rolled.kernel) {
-        const ProducerRun& pr = rolled ? t.rolled : t.fresh;
-        const jit::DenseKernel& pk = *pr.kernel;
-        pk({src + pr.src_row * src_row_floats_, buffer + pr.dst_row * Wp_ * B_, producer_w_.weights.data(),
-            producer_w_.bias.data(), nullptr, 0, pk.plan().tiles(), 0, pk.plan().shape.out_height()});
-      }
-      float* out = dst + t.r0 * out_row_floats_;
-      if (std::holds_alternative<jit::PoolPlan>(b_.consumer)) {
-        const auto& ck = *static_cast<const jit::PoolKernel*>(t.consumer.get());
-        ck({buffer, out, 0, ck.plan().blocks});
-      } else {
-        const auto& ck = *static_cast<const jit::DenseKernel*>(t.consumer.get());
-        ck({buffer, out, consumer_w_.weights.data(), consumer_w_.bias.data(),
-            residual ? residual + t.r0 * out_row_floats_ : nullptr, 0, ck.plan().tiles(), 0, t.r1 - t.r0});
+        const StageRun& r = rolled ? t.rolled[k] : t.fresh[k];
+        if (!r.call) continue;  // every row it needs was kept
+        const float* in = k == 0 ? src : buffers + buffer_offset_[k - 1];
+        r.call(in + r.src_offset, out + r.dst_offset, is_last && residual ? residual + r.dst_offset : nullptr);
       }
     }
   }
 
  private:
-  struct ProducerRun {
-    std::shared_ptr<const jit::DenseKernel> kernel;
-    int64_t src_row = 0;  // first input row it reads
-    int64_t dst_row = 0;  // buffer row of its first output row
+  // One stage's work in one tile: its kernel on the rows from `first` to the tile's end,
+  // reading at src_offset floats into its source and writing at dst_offset into its
+  // destination (a buffer, or the step's output for the last stage).
+  struct StageRun {
+    std::function<void(const float*, float*, const float*)> call;
+    int64_t src_offset = 0, dst_offset = 0;
   };
   struct Tile {
-    int64_t r0 = 0, r1 = 0;  // consumer output rows
-    int64_t i0 = 0, i1 = 0;  // producer output rows they read
-    int64_t keep = 0;        // rows shared with the previous tile
-    ProducerRun fresh, rolled;
-    std::shared_ptr<const void> consumer;  // a PoolKernel or a DenseKernel, as b_.consumer
+    std::vector<std::pair<int64_t, int64_t>> rows;  // per stage: its output rows this tile needs
+    std::vector<int64_t> keep;                      // per buffer: rows shared with the last tile
+    std::vector<StageRun> fresh, rolled;            // per stage: from the first row, after the kept ones
   };
-  static std::shared_ptr<const jit::DenseKernel> dense_tile_kernel(const jit::DenseShape& shape,
-                                                                   const jit::DensePlan& whole,
-                                                                   const jit::HostInfo& host, const std::string& who) {
-    auto planned = jit::plan_dense(shape, host);
-    if (auto* why = std::get_if<std::string>(&planned)) throw_internal("row stream tile: " + *why);
-    const auto& tile = std::get<jit::DensePlan>(planned);
-    if (!(tile.main == whole.main && tile.tail == whole.tail && tile.main_tiles == whole.main_tiles))
-      throw_internal("row stream tile: its channel tiles differ from the layer's packing");
-    return jit::get_dense_kernel(tile, who);
+
+  static int64_t input_width(const graph::RowStage& stage) {
+    return std::visit([](const auto& p) { return int64_t{p.shape.width}; }, stage);
+  }
+  int64_t blocks(std::size_t k) const {
+    return std::visit(
+        [](const auto& p) -> int64_t {
+          if constexpr (std::is_same_v<std::decay_t<decltype(p)>, jit::PoolPlan>) return p.blocks;
+          else return p.out_blocks;
+        },
+        b_.stages[k]);
+  }
+
+  StageRun stage_run(std::size_t k, const Tile& t, int64_t first, const jit::HostInfo& host, const std::string& who) {
+    const std::size_t n = b_.stages.size();
+    const graph::RowWindow& w = window_[k];
+    const bool is_last = k + 1 == n;
+    const int64_t last_row = t.rows[k].second;
+    // Input rows: a window [lo, hi) clipped to what exists; rows of the source start at
+    // in_first (the image's row 0, or the first row the source buffer holds).
+    const int64_t lo = first * w.stride - w.pad_top, hi = (last_row - 1) * w.stride - w.pad_top + w.extent;
+    const int64_t j0 = std::max<int64_t>(0, lo), j1 = std::min(w.in_rows, hi);
+    const int64_t in_first = k == 0 ? 0 : t.rows[k - 1].first;
+    const int64_t in_row_floats = k == 0 ? src_row_floats_ : window_[k - 1].row_floats / blocks(k - 1);
+    const int64_t in_plane = k == 0 ? src_plane_ : b_.buffer_rows[k - 1] * window_[k - 1].out_width;
+    const int64_t out_first = is_last ? 0 : t.rows[k].first;
+    const int64_t out_plane = is_last ? w.out_rows * w.out_width : b_.buffer_rows[k] * w.out_width;
+    StageRun r;
+    r.src_offset = (j0 - in_first) * in_row_floats;
+    r.dst_offset = (first - out_first) * (w.row_floats / blocks(k));
+    const int64_t rows = last_row - first;
+    const std::array<int64_t, 5> key{static_cast<int64_t>(k), j1 - j0, j0 - lo, hi - j1, rows};
+    std::shared_ptr<const void>& kernel = kernels_[key];
+    if (const auto* pw = std::get_if<jit::PointwisePlan>(&b_.stages[k])) {
+      if (!kernel) kernel = jit::get_pointwise_kernel(jit::pointwise_pixels(*pw, rows * w.out_width, in_plane, out_plane), who);
+      auto kp = std::static_pointer_cast<const jit::PointwiseKernel>(kernel);
+      const jit::PointwiseWeights* wt = pointwise_w_[k].get();
+      r.call = [kp, wt](const float* in, float* out, const float* res) {
+        (*kp)({in, out, wt->weights.data(), wt->bias.data(), res, 0, kp->plan().tiles()});
+      };
+    } else if (const auto* d = std::get_if<jit::DensePlan>(&b_.stages[k])) {
+      if (!kernel) {
+        jit::DenseShape ds = d->shape;
+        ds.height = j1 - j0;
+        ds.pad_top = j0 - lo;
+        ds.pad_bottom = hi - j1;
+        ds.src_plane = in_plane;
+        ds.dst_plane = out_plane;
+        auto planned = jit::plan_dense(ds, host);
+        if (auto* why = std::get_if<std::string>(&planned)) throw_internal("row stream tile: " + *why);
+        const auto& tile = std::get<jit::DensePlan>(planned);
+        if (!(tile.main == d->main && tile.tail == d->tail && tile.main_tiles == d->main_tiles))
+          throw_internal("row stream tile: its channel tiles differ from the layer's packing");
+        kernel = jit::get_dense_kernel(tile, who);
+      }
+      auto kp = std::static_pointer_cast<const jit::DenseKernel>(kernel);
+      const jit::DenseWeights* wt = dense_w_[k].get();
+      r.call = [kp, wt, rows](const float* in, float* out, const float* res) {
+        (*kp)({in, out, wt->weights.data(), wt->bias.data(), res, 0, kp->plan().tiles(), 0, rows});
+      };
+    } else {
+      const auto& pool = std::get<jit::PoolPlan>(b_.stages[k]);
+      if (!kernel) {
+        jit::PoolShape ps = pool.shape;
+        ps.height = j1 - j0;
+        ps.pad_top = j0 - lo;
+        ps.pad_bottom = hi - j1;
+        ps.out_height = rows;
+        ps.src_plane = in_plane;
+        ps.dst_plane = out_plane;
+        auto planned = jit::plan_pool(ps, host);
+        if (auto* why = std::get_if<std::string>(&planned)) throw_internal("row stream tile: " + *why);
+        kernel = jit::get_pool_kernel(std::get<jit::PoolPlan>(planned), who);
+      }
+      auto kp = std::static_pointer_cast<const jit::PoolKernel>(kernel);
+      r.call = [kp](const float* in, float* out, const float*) { (*kp)({in, out, 0, kp->plan().blocks}); };
+    }
+    if (!code_) {
+      const auto* jk = static_cast<const jit::JitKernel*>(std::visit(
+          [&](const auto& p) -> const void* {
+            using P = std::decay_t<decltype(p)>;
+            if constexpr (std::is_same_v<P, jit::PointwisePlan>)
+              return static_cast<const jit::JitKernel*>(static_cast<const jit::PointwiseKernel*>(kernel.get()));
+            else if constexpr (std::is_same_v<P, jit::DensePlan>)
+              return static_cast<const jit::JitKernel*>(static_cast<const jit::DenseKernel*>(kernel.get()));
+            else
+              return static_cast<const jit::JitKernel*>(static_cast<const jit::PoolKernel*>(kernel.get()));
+          },
+          b_.stages[k]));
+      code_ = jk->code();
+      code_size_ = jk->code_size();
+    }
+    return r;
   }
 
   graph::RowStreamPlan b_;
-  jit::DenseWeights producer_w_, consumer_w_;
-  int64_t B_ = 0, Wp_ = 0, pixel_floats_ = 0, src_row_floats_ = 0, buffer_plane_ = 0, out_rows_ = 0;
-  int64_t out_row_floats_ = 0;  // one consumer output row of one block: its width * B
+  std::vector<graph::RowWindow> window_;
+  std::vector<std::shared_ptr<jit::PointwiseWeights>> pointwise_w_;
+  std::vector<std::shared_ptr<jit::DenseWeights>> dense_w_;
+  std::vector<int64_t> buffer_offset_;  // per stage but the last: where its buffer starts
+  int64_t buffers_floats_ = 0, src_row_floats_ = 0, src_plane_ = 0;
+  std::map<std::array<int64_t, 5>, std::shared_ptr<const void>> kernels_;  // by stage and geometry
+  const void* code_ = nullptr;
+  std::size_t code_size_ = 0;
   std::vector<Tile> tiles_;
 };
 
@@ -510,11 +570,11 @@ void compile_step(ModelImpl& m, Step& s) {
       if (pool && pool->threads() > 1)
         s.split = "tiles/" + std::to_string(std::min<int64_t>(runner->tiles(), pool->threads()));
       s.run = [runner, pool](const ops::ComputeContext& c) {
-        // Each worker takes a run of consecutive tiles and its own buffer.
+        // Each worker takes a run of consecutive tiles and its own buffers.
+        const Tensor* res = c.inputs.back();
         parallel(pool, runner->tiles(), [&](int64_t begin, int64_t end, int worker) {
-          runner->run(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(),
-                      c.inputs[5] ? c.inputs[5]->data<float>() : nullptr,
-                      c.outputs[1]->data<float>() + worker * runner->buffer_floats(), begin, end);
+          runner->run(c.inputs[0]->data<float>(), c.outputs[0]->data<float>(), res ? res->data<float>() : nullptr,
+                      c.outputs[1]->data<float>() + worker * runner->buffers_floats(), begin, end);
         });
       };
       break;

@@ -99,11 +99,16 @@ void describe_steps(ModelImpl& m) {
       info.flops = (s.block->has_expand ? s.block->expand.shape.flops() : 0) + s.block->depthwise.shape.flops() +
                    s.block->project.shape.flops();
     if (s.se) info.flops = s.se->reduce.shape.flops() + s.se->expand.shape.flops();
-    if (s.stream)  // the producer conv's work, and the consumer conv's (a pool counts none)
-      info.flops = s.stream->producer.shape.flops() +
-                   (std::holds_alternative<jit::DensePlan>(s.stream->consumer)
-                        ? std::get<jit::DensePlan>(s.stream->consumer).shape.flops()
-                        : 0.0);
+    if (s.stream) {  // every stage's convolution (a pool counts none)
+      info.flops = 0;
+      for (const graph::RowStage& st : s.stream->stages)
+        info.flops += std::visit(
+            [](const auto& p) -> double {
+              if constexpr (std::is_same_v<std::decay_t<decltype(p)>, jit::PoolPlan>) return 0.0;
+              else return p.shape.flops();
+            },
+            st);
+    }
     info.code = s.code;
     info.code_size = s.code_size;
     for (int v : s.inputs) info.bytes += bytes_of(v);
@@ -144,6 +149,15 @@ void plan_memory(ModelImpl& m) {
             },
             s.plan))
       sv.inplace.push_back({0, 3});
+    // A row stream's last stage adds its residual before the activation over that residual.
+    if (s.kind == graph::StepKind::row_stream && s.inputs.back() >= 0 &&
+        std::visit(
+            [](const auto& p) {
+              if constexpr (std::is_same_v<std::decay_t<decltype(p)>, jit::PoolPlan>) return false;
+              else return p.shape.residual == jit::ResidualMode::before_activation;
+            },
+            s.stream->stages.back()))
+      sv.inplace.push_back({0, static_cast<int>(s.inputs.size()) - 1});
     steps.push_back(std::move(sv));
   }
   // Concats whose inputs are computed into their output: all the candidates at first,

@@ -287,18 +287,25 @@ std::vector<std::string> plan_problems(const graph::Graph& g, const ExecutionPla
         expect(block(out) == p.block_size, at + " writes " + name(out) + " plain");
         break;
       case StepKind::row_stream: {
-        if (!expect(st.stream.has_value() && st.inputs.size() == 6 && st.outputs.size() == 2,
-                    at + ": no stream plan, or not {src, w, b, w, b, res} -> {dst, buffers}"))
+        if (!expect(st.stream.has_value() && st.stream->stages.size() >= 2 &&
+                        st.inputs.size() == 2 + 2 * st.stream->stages.size() && st.outputs.size() == 2,
+                    at + ": no stream plan, or not {src, (w, b) per stage, res} -> {dst, buffers}"))
           break;
-        const bool plain_src = st.stream->producer.shape.src_nchw;
+        const auto* first = std::get_if<jit::DensePlan>(&st.stream->stages.front());
+        const bool plain_src = first && first->shape.src_nchw;
         expect(block(st.inputs[0]) == (plain_src ? 0 : p.block_size), at + " reads " + name(st.inputs[0]) +
                                                                          " in the wrong layout");
-        expect(g.is_constant(st.inputs[1]), at + ": producer weights not constant");
-        const bool dense = std::holds_alternative<jit::DensePlan>(st.stream->consumer);
-        expect(dense == (st.inputs[3] >= 0), at + ": consumer weights do not match its kind");
-        if (st.inputs[5] >= 0) expect(block(st.inputs[5]) == p.block_size, at + " reads residual plain");
+        for (std::size_t k = 0; k < st.stream->stages.size(); ++k) {
+          const bool pool = std::holds_alternative<jit::PoolPlan>(st.stream->stages[k]);
+          expect(pool == (st.inputs[1 + 2 * k] < 0), at + ": stage weights do not match its kind");
+          if (!pool) expect(g.is_constant(st.inputs[1 + 2 * k]), at + ": stage weights not constant");
+          expect(!pool || k + 1 == st.stream->stages.size(), at + ": a pool before the last stage");
+        }
+        if (st.inputs.back() >= 0) expect(block(st.inputs.back()) == p.block_size, at + " reads residual plain");
         expect(block(out) == p.block_size, at + " writes " + name(out) + " plain");
-        expect(st.stream->tile_rows >= 1 && st.stream->buffer_rows >= 1, at + ": empty tiles");
+        expect(st.stream->tile_rows >= 1 && st.stream->buffer_rows.size() + 1 == st.stream->stages.size(),
+               at + ": tiles or buffers missing");
+        for (int64_t rows : st.stream->buffer_rows) expect(rows >= 1, at + ": an empty buffer");
         break;
       }
       case StepKind::se_block:
@@ -522,7 +529,8 @@ Net mixed_net() {
   return n;
 }
 // Large early activations streamed row by row: a stem conv into its max pool, and a
-// conv into a strided conv that adds a residual computed before them.
+// pointwise conv into a 5x5 conv into a strided conv that adds a residual computed
+// before them (a ResNet bottleneck's shape).
 Net row_stream_net() {
   Net n;
   n.input("X", {1, 3, 97, 90});
@@ -533,7 +541,9 @@ Net row_stream_net() {
   attr_ints(mp, "strides", {2, 2});
   attr_ints(mp, "pads", {1, 1, 1, 1});
   n.conv("p1", "side", 48, 40, 3, 1, 1, 2);  // the residual, 40 x 25 x 23
-  n.conv("p1", "c2", 48, 64, 5, 1, 2);       // 64 x 49 x 45 floats: 550 KiB
+  n.conv("p1", "e1", 48, 32, 1);             // a pointwise first stage
+  n.op("Relu", {"e1"}, "q1");
+  n.conv("q1", "c2", 32, 64, 5, 1, 2);       // 64 x 49 x 45 floats: 550 KiB
   n.op("Relu", {"c2"}, "r2");
   n.conv("r2", "c3", 64, 40, 3, 1, 1, 2);
   n.op("Add", {"c3", "side"}, "a3");
@@ -1108,16 +1118,21 @@ TEST_SUITE("graph") {
         CHECK_MESSAGE(stem->kind == StepKind::row_stream, describe(g, p));
         CHECK(stem->nodes.size() == 3);  // Conv, Relu, MaxPool
         REQUIRE(stem->stream);
-        CHECK(std::holds_alternative<jit::PoolPlan>(stem->stream->consumer));
-        CHECK(stem->stream->producer.shape.src_nchw);  // the image, read as given
-        CHECK(stem->stream->buffer_floats() * 4 <= static_cast<int64_t>(host.l2_bytes) / 2);
+        REQUIRE(stem->stream->stages.size() == 2);
+        CHECK(std::holds_alternative<jit::PoolPlan>(stem->stream->stages[1]));
+        CHECK(std::get<jit::DensePlan>(stem->stream->stages[0]).shape.src_nchw);  // the image, read as given
+        CHECK(stem->stream->buffers_floats() * 4 <= static_cast<int64_t>(host.l2_bytes) / 2);
         const PlannedStep* tail = step_running(g, p, "Y");
         REQUIRE(tail);
         CHECK_MESSAGE(tail->kind == StepKind::row_stream, describe(g, p));
         REQUIRE(tail->stream);
-        CHECK(std::holds_alternative<jit::DensePlan>(tail->stream->consumer));
-        CHECK(tail->inputs.at(5) == step_running(g, p, "side")->outputs.at(0));  // the residual
+        // pointwise -> 5x5 -> strided 3x3 with the residual
+        REQUIRE(tail->stream->stages.size() == 3);
+        CHECK(std::holds_alternative<jit::PointwisePlan>(tail->stream->stages[0]));
+        CHECK(std::holds_alternative<jit::DensePlan>(tail->stream->stages[2]));
+        CHECK(tail->inputs.back() == step_running(g, p, "side")->outputs.at(0));  // the residual
         CHECK(step_running(g, p, "c2") == tail);
+        CHECK(step_running(g, p, "e1") == tail);
         // A tensor that fits in half the L2 is not streamed.
         const ExecutionPlan roomy = plan_checked(g, [&] {
           jit::HostInfo big = host;
