@@ -392,6 +392,13 @@ class RowStreamRunner {
         b_.stages[k]);
   }
 
+  // The first kernel made stands for the step in the profiler (as for fused blocks).
+  void note_code(const jit::JitKernel& k) {
+    if (code_) return;
+    code_ = k.code();
+    code_size_ = k.code_size();
+  }
+
   StageRun stage_run(std::size_t k, const Tile& t, int64_t first, const jit::HostInfo& host, const std::string& who) {
     const std::size_t n = b_.stages.size();
     const graph::RowWindow& w = window_[k];
@@ -415,6 +422,7 @@ class RowStreamRunner {
     if (const auto* pw = std::get_if<jit::PointwisePlan>(&b_.stages[k])) {
       if (!kernel) kernel = jit::get_pointwise_kernel(jit::pointwise_pixels(*pw, rows * w.out_width, in_plane, out_plane), who);
       auto kp = std::static_pointer_cast<const jit::PointwiseKernel>(kernel);
+      note_code(*kp);
       const jit::PointwiseWeights* wt = pointwise_w_[k].get();
       r.call = [kp, wt](const float* in, float* out, const float* res) {
         (*kp)({in, out, wt->weights.data(), wt->bias.data(), res, 0, kp->plan().tiles()});
@@ -435,6 +443,7 @@ class RowStreamRunner {
         kernel = jit::get_dense_kernel(tile, who);
       }
       auto kp = std::static_pointer_cast<const jit::DenseKernel>(kernel);
+      note_code(*kp);
       const jit::DenseWeights* wt = dense_w_[k].get();
       r.call = [kp, wt, rows](const float* in, float* out, const float* res) {
         (*kp)({in, out, wt->weights.data(), wt->bias.data(), res, 0, kp->plan().tiles(), 0, rows});
@@ -454,22 +463,8 @@ class RowStreamRunner {
         kernel = jit::get_pool_kernel(std::get<jit::PoolPlan>(planned), who);
       }
       auto kp = std::static_pointer_cast<const jit::PoolKernel>(kernel);
+      note_code(*kp);
       r.call = [kp](const float* in, float* out, const float*) { (*kp)({in, out, 0, kp->plan().blocks}); };
-    }
-    if (!code_) {
-      const auto* jk = static_cast<const jit::JitKernel*>(std::visit(
-          [&](const auto& p) -> const void* {
-            using P = std::decay_t<decltype(p)>;
-            if constexpr (std::is_same_v<P, jit::PointwisePlan>)
-              return static_cast<const jit::JitKernel*>(static_cast<const jit::PointwiseKernel*>(kernel.get()));
-            else if constexpr (std::is_same_v<P, jit::DensePlan>)
-              return static_cast<const jit::JitKernel*>(static_cast<const jit::DenseKernel*>(kernel.get()));
-            else
-              return static_cast<const jit::JitKernel*>(static_cast<const jit::PoolKernel*>(kernel.get()));
-          },
-          b_.stages[k]));
-      code_ = jk->code();
-      code_size_ = jk->code_size();
     }
     return r;
   }
@@ -504,6 +499,16 @@ int64_t stored_image_floats(const ModelImpl& m, int v) {
   const Nchw d = nchw_of(val);
   const int block = m.block[static_cast<std::size_t>(v)];
   return (block ? jit::blocked_channels(d.c, block) : d.c) * d.plane;
+}
+
+// What a fused step's runner tells the profiler and `nnjit info`.
+template <class Runner>
+void describe_tiled(Step& s, const Runner& runner, const ThreadPool* pool) {
+  s.packed_bytes = runner.packed_bytes();
+  s.kernel = runner.name();
+  s.code = runner.code();
+  s.code_size = runner.code_size();
+  if (pool && pool->threads() > 1) s.split = "tiles/" + std::to_string(std::min<int64_t>(runner.tiles(), pool->threads()));
 }
 
 // Packs one step's weights, generates (or finds) its kernels and sets its run function.
@@ -543,12 +548,7 @@ void compile_step(ModelImpl& m, Step& s) {
     }
     case graph::StepKind::ir_block: {
       auto runner = std::make_shared<const InvertedResidualRunner>(g, s, m.host);
-      s.packed_bytes = runner->packed_bytes();
-      s.kernel = runner->name();
-      s.code = runner->code();
-      s.code_size = runner->code_size();
-      if (pool && pool->threads() > 1)
-        s.split = "tiles/" + std::to_string(std::min<int64_t>(runner->tiles(), pool->threads()));
+      describe_tiled(s, *runner, pool);
       s.run = [runner, pool](const ops::ComputeContext& c) {
         // Each worker takes a run of consecutive tiles and its own pair of buffers.
         const int64_t per_worker = runner->expanded_floats() + runner->depthwise_floats();
@@ -563,12 +563,7 @@ void compile_step(ModelImpl& m, Step& s) {
     }
     case graph::StepKind::row_stream: {
       auto runner = std::make_shared<const RowStreamRunner>(g, s, m.host);
-      s.packed_bytes = runner->packed_bytes();
-      s.kernel = runner->name();
-      s.code = runner->code();
-      s.code_size = runner->code_size();
-      if (pool && pool->threads() > 1)
-        s.split = "tiles/" + std::to_string(std::min<int64_t>(runner->tiles(), pool->threads()));
+      describe_tiled(s, *runner, pool);
       s.run = [runner, pool](const ops::ComputeContext& c) {
         // Each worker takes a run of consecutive tiles and its own buffers.
         const Tensor* res = c.inputs.back();
