@@ -399,7 +399,8 @@ std::optional<RowStage> row_stage(const PlannedStep& st, bool first) {
 // one row-stream step where one of the values between them does not fit in half the L2
 // (it would go to memory and back). A stage with a residual or a pool ends the chain; the
 // fused step runs where its last stage ran (every stage's inputs exist there too).
-void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host, int threads, bool smallest) {
+void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host, int threads,
+                      const PlanLimits& limits) {
   constexpr std::size_t kMaxStages = 3;
   std::vector<int> readers(g.values.size() + plan.added_values.size(), 0);
   for (const PlannedStep& st : plan.steps)
@@ -408,7 +409,10 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
   for (std::size_t k = 0; k + 1 < plan.steps.size(); ++k) {
     std::vector<std::size_t> chain = {k};
     std::vector<RowStage> stages;
-    if (auto first = row_stage(plan.steps[k], true); first && plan.steps[k].inputs.at(3) < 0) stages.push_back(*first);
+    const PlannedStep& head = plan.steps[k];
+    const bool vetoed = !head.nodes.empty() && std::find(limits.no_row_stream.begin(), limits.no_row_stream.end(),
+                                                         head.nodes.front()) != limits.no_row_stream.end();
+    if (auto first = row_stage(head, true); first && head.inputs.at(3) < 0 && !vetoed) stages.push_back(*first);
     else continue;
     bool big = false;
     while (stages.size() < kMaxStages) {
@@ -445,7 +449,7 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
       s.inputs.push_back(conv ? st.inputs[2] : -1);
     }
     s.inputs.push_back(last.kind == StepKind::conv ? last.inputs[3] : -1);
-    s.stream = plan_row_stream(std::move(stages), host, threads, smallest);
+    s.stream = plan_row_stream(std::move(stages), host, threads, limits.smallest_tiles);
     const auto v = static_cast<std::size_t>(last.outputs.at(0));
     Value buffers;
     buffers.name = (v < g.values.size() ? g.values[v].name : plan.added_values[v - g.values.size()].name) + "@rows";
@@ -1112,6 +1116,7 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
         for (const auto& [k, ch] : *table) {
           const int v = layouts.blocked(ins[static_cast<std::size_t>(k)]);
           const auto def = limits.compose_gathers ? gathered.find(v) : gathered.end();
+          if (def != gathered.end()) plan.composed_gathers = true;
           const auto [src, src_ch] = def == gathered.end() ? std::pair<int, int64_t>{v, ch}
                                                            : def->second[static_cast<std::size_t>(ch)];
           auto at = std::find(s.inputs.begin(), s.inputs.end(), src);
@@ -1146,7 +1151,7 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
       if (v >= 0) read[static_cast<std::size_t>(v)] = 1;
   }
   if (jit_on) {
-    fuse_row_streams(g, plan, host, options.threads, limits.smallest_tiles);
+    fuse_row_streams(g, plan, host, options.threads, limits);
     alias_concats(g, plan);
   }
   return plan;

@@ -179,6 +179,7 @@ struct ExecutionPlan {
     int64_t offset_bytes = 0;
   };
   std::vector<Alias> aliases;
+  bool composed_gathers = false;  // some gather reads the sources of another (PlanLimits)
 };
 
 // What the memory limit asks of the plan.
@@ -187,6 +188,9 @@ struct PlanLimits {
   // A gather of gathered values reads their sources (one copy for Concat -> shuffle ->
   // Slice) — at the price of keeping those sources alive longer.
   bool compose_gathers = true;
+  // Row-stream chains not to form, named by the first node of their first stage (the
+  // engine vetoes those that grow the arena).
+  std::vector<int> no_row_stream;
 };
 
 ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& host, const Options& options,

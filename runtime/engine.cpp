@@ -43,6 +43,7 @@ void plan_steps(ModelImpl& m, const graph::PlanLimits& limits) {
   for (graph::Value& v : plan.added_values) m.graph.values.push_back(std::move(v));
   m.block = std::move(plan.block);
   m.isa = plan.isa;
+  m.composed_gathers = plan.composed_gathers;
   m.alias_candidates.clear();
   for (const auto& a : plan.aliases)
     m.alias_candidates.push_back({a.value, a.parent, static_cast<std::size_t>(a.offset_bytes)});
@@ -117,22 +118,26 @@ void describe_steps(ModelImpl& m) {
   }
 }
 
-void plan_memory(ModelImpl& m) {
-  const graph::Graph& g = m.graph;
-  std::vector<std::size_t> sizes(g.values.size(), 0);
+// Graph inputs, constants and outputs; every other value is the arena's to allocate.
+std::vector<runtime::ValueKind> value_kinds(const graph::Graph& g) {
   std::vector<runtime::ValueKind> kinds(g.values.size(), runtime::ValueKind::Allocate);
-  for (std::size_t v = 0; v < g.values.size(); ++v) {
-    const graph::Value& val = g.values[v];
-    if (val.constant.defined()) {
-      kinds[v] = runtime::ValueKind::Constant;
-      continue;
-    }
-    if (val.dtype != DType::Undefined && val.shape_known)
-      sizes[v] = static_cast<std::size_t>(stored_numel(m, static_cast<int>(v))) * dtype_size(val.dtype);
-  }
+  for (std::size_t v = 0; v < g.values.size(); ++v)
+    if (g.values[v].constant.defined()) kinds[v] = runtime::ValueKind::Constant;
   for (int v : g.outputs)
     if (kinds[static_cast<std::size_t>(v)] == runtime::ValueKind::Allocate) kinds[static_cast<std::size_t>(v)] = runtime::ValueKind::Output;
   for (int v : g.inputs) kinds[static_cast<std::size_t>(v)] = runtime::ValueKind::Input;
+  return kinds;
+}
+
+void plan_memory(ModelImpl& m) {
+  const graph::Graph& g = m.graph;
+  const std::vector<runtime::ValueKind> kinds = value_kinds(g);
+  std::vector<std::size_t> sizes(g.values.size(), 0);
+  for (std::size_t v = 0; v < g.values.size(); ++v) {
+    const graph::Value& val = g.values[v];
+    if (kinds[v] != runtime::ValueKind::Constant && val.dtype != DType::Undefined && val.shape_known)
+      sizes[v] = static_cast<std::size_t>(stored_numel(m, static_cast<int>(v))) * dtype_size(val.dtype);
+  }
   std::vector<runtime::StepValues> steps;
   for (const runtime::Step& s : m.steps) {
     runtime::StepValues sv{s.inputs, s.outputs, {}, 0};
@@ -180,7 +185,13 @@ void plan_memory(ModelImpl& m) {
     return std::pair{runtime::plan_memory(sizes, kinds, sv, aliases), aliases};
   };
   auto best = plan_with(taken);
-  for (std::size_t p = 0; p < parents.size(); ++p) {
+  // Most often no Concat output outlives its inputs by much: when taking them all is no
+  // worse than taking none, that is the answer.
+  const bool try_each = !parents.empty() && [&] {
+    auto none = plan_with(std::vector<char>(parents.size(), 0));
+    return none.first.arena_bytes < best.first.arena_bytes;
+  }();
+  for (std::size_t p = 0; try_each && p < parents.size(); ++p) {
     taken[p] = 0;
     auto without = plan_with(taken);
     if (without.first.arena_bytes < best.first.arena_bytes) best = std::move(without);
@@ -188,8 +199,13 @@ void plan_memory(ModelImpl& m) {
   }
   m.memory = std::move(best.first);
   m.aliases = std::move(best.second);
-  // The yardstick: the live-set bound of the graph as loaded, one step per node,
-  // every tensor in plain layout.
+}
+
+// The yardstick of the memory report: the live-set bound of the graph as loaded, one step
+// per node, every tensor in plain layout.
+void plan_unfused_bound(ModelImpl& m) {
+  const graph::Graph& g = m.graph;
+  const std::vector<runtime::ValueKind> kinds = value_kinds(g);
   std::vector<std::size_t> plain(g.values.size(), 0);
   for (std::size_t v = 0; v < m.graph_values; ++v)
     if (kinds[v] != runtime::ValueKind::Constant && g.values[v].dtype != DType::Undefined && g.values[v].shape_known)
@@ -197,6 +213,32 @@ void plan_memory(ModelImpl& m) {
   std::vector<runtime::StepValues> per_node;
   for (const graph::Node& n : g.nodes) per_node.push_back({n.inputs, n.outputs, {}, 0});
   m.unfused_live_bound = runtime::plan_memory(plain, kinds, per_node).live_bound;
+}
+
+// A plan and its memory plan, to try another and come back.
+struct PlanState {
+  std::vector<graph::Value> added;  // the plan's values after the graph's own
+  std::vector<runtime::Step> steps;
+  std::vector<int> block;
+  std::string isa;
+  bool composed_gathers = false;
+  std::vector<runtime::ValueAlias> alias_candidates, aliases;
+  runtime::MemoryPlan memory;
+};
+PlanState save_plan(const ModelImpl& m) {
+  return {{m.graph.values.begin() + static_cast<std::ptrdiff_t>(m.graph_values), m.graph.values.end()},
+          m.steps, m.block, m.isa, m.composed_gathers, m.alias_candidates, m.aliases, m.memory};
+}
+void restore_plan(ModelImpl& m, PlanState s) {
+  m.graph.values.resize(m.graph_values);
+  for (graph::Value& v : s.added) m.graph.values.push_back(std::move(v));
+  m.steps = std::move(s.steps);
+  m.block = std::move(s.block);
+  m.isa = std::move(s.isa);
+  m.composed_gathers = s.composed_gathers;
+  m.alias_candidates = std::move(s.alias_candidates);
+  m.aliases = std::move(s.aliases);
+  m.memory = std::move(s.memory);
 }
 
 void check_options(const Options& o) {
@@ -230,19 +272,34 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   graph::PlanLimits limits;
   plan_steps(*m, limits);
   plan_memory(*m);
-  if (std::any_of(m->steps.begin(), m->steps.end(), [](const runtime::Step& s) { return s.kind == graph::StepKind::gather; })) {
-    // Gathers reading the sources of other gathers save copies but keep the sources alive:
-    // plan without that too, and keep whichever arena is smaller.
-    const std::size_t composed = m->memory.arena_bytes;
-    limits.compose_gathers = false;
-    plan_steps(*m, limits);
+  // Tries a variant of the plan; keeps it if its arena is smaller, else restores the plan.
+  auto try_limits = [&](const graph::PlanLimits& variant) {
+    PlanState kept = save_plan(*m);
+    plan_steps(*m, variant);
     plan_memory(*m);
-    if (m->memory.arena_bytes >= composed) {
-      limits.compose_gathers = true;
-      plan_steps(*m, limits);
-      plan_memory(*m);
+    if (m->memory.arena_bytes < kept.memory.arena_bytes) {
+      limits = variant;
+      return;
     }
+    restore_plan(*m, std::move(kept));
+  };
+  // Gathers reading the sources of other gathers save copies but keep the sources alive.
+  if (m->composed_gathers) {
+    graph::PlanLimits variant = limits;
+    variant.compose_gathers = false;
+    try_limits(variant);
   }
+  // Row streams save the values between their stages but keep the chain's input alive
+  // to its end and add buffers: drop each one whose absence shrinks the arena.
+  std::vector<int> heads;
+  for (const runtime::Step& s : m->steps)
+    if (s.kind == graph::StepKind::row_stream) heads.push_back(s.nodes.front());
+  for (int head : heads) {
+    graph::PlanLimits variant = limits;
+    variant.no_row_stream.push_back(head);
+    try_limits(variant);
+  }
+  plan_unfused_bound(*m);
   if (const std::size_t limit = m->options.max_arena_bytes; limit && m->memory.arena_bytes > limit) {
     // Smaller tiles shrink the fused blocks' buffers; if that is not enough, say what is.
     limits.smallest_tiles = true;

@@ -63,6 +63,7 @@ struct ModelImpl {
   // Concat inputs that may be written straight into the Concat's output (the plan's
   // candidates), and those the memory plan took: their gather steps do nothing.
   std::vector<runtime::ValueAlias> alias_candidates, aliases;
+  bool composed_gathers = false;  // some gather of the plan reads another's sources
   runtime::MemoryPlan memory;
   LoadTimes times;
   std::size_t weights_bytes = 0;
