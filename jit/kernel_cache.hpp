@@ -10,8 +10,9 @@
 //  - The cache holds kernels weakly: a kernel lives while some model holds it and is
 //    compiled again if asked for after the last holder let go (a hot-swapped model does
 //    not pin the code of the model it replaced).
-//  - Thread-safe. Compilation runs under the cache's lock, so a kernel is never compiled
-//    twice for one key; compiling takes well under a millisecond per kernel.
+//  - Thread-safe. Each key has its own lock, held while its kernel compiles: a kernel is
+//    never compiled twice for one key, and different keys compile in parallel (a load
+//    compiles on several threads).
 //  - `make` may throw; the exception reaches the caller and nothing is cached.
 #pragma once
 
@@ -29,18 +30,27 @@ class KernelCache {
   template <class Plan, class Make>
   std::shared_ptr<const Kernel> get(const Plan& plan, Make&& make) {
     const std::string key = plan.key();
-    std::lock_guard lock(mutex_);
-    auto it = kernels_.find(key);
-    if (it != kernels_.end()) {
-      if (std::shared_ptr<const Kernel> kernel = it->second.lock()) {
-        ++hits_;
-        return kernel;
+    std::shared_ptr<Entry> entry;
+    {
+      std::lock_guard lock(mutex_);
+      std::shared_ptr<Entry>& slot = entries_[key];
+      if (!slot) slot = std::make_shared<Entry>();
+      entry = slot;
+    }
+    std::shared_ptr<const Kernel> kernel;
+    bool compiled = false;
+    {
+      std::lock_guard lock(entry->mutex);
+      kernel = entry->kernel.lock();
+      if (!kernel) {
+        kernel = make();
+        entry->kernel = kernel;
+        compiled = true;
       }
     }
-    std::shared_ptr<const Kernel> kernel = make();
-    kernels_[key] = kernel;
-    ++compiles_;
-    if (kernels_.size() > 2 * live_at_last_sweep_ + 64) sweep();
+    std::lock_guard lock(mutex_);  // never taken while holding an entry's lock
+    ++(compiled ? compiles_ : hits_);
+    if (compiled && entries_.size() > 2 * live_at_last_sweep_ + 64) sweep();
     return kernel;
   }
 
@@ -48,7 +58,10 @@ class KernelCache {
   std::size_t live() const {
     std::lock_guard lock(mutex_);
     std::size_t n = 0;
-    for (const auto& [key, weak] : kernels_) n += weak.expired() ? 0 : 1;
+    for (const auto& [key, entry] : entries_) {
+      std::lock_guard entry_lock(entry->mutex);
+      n += entry->kernel.expired() ? 0 : 1;
+    }
     return n;
   }
   std::size_t hits() const {
@@ -61,15 +74,24 @@ class KernelCache {
   }
 
  private:
-  // Drops entries whose kernels are gone, so a long-lived server's cache does not grow
-  // with every model version it ever loaded.
+  struct Entry {
+    std::mutex mutex;  // held while the kernel compiles
+    std::weak_ptr<const Kernel> kernel;
+  };
+
+  // Drops entries whose kernels are gone and which no caller holds, so a long-lived
+  // server's cache does not grow with every model version it ever loaded. Runs under
+  // mutex_; an entry another thread holds (use_count > 1) stays.
   void sweep() {
-    for (auto it = kernels_.begin(); it != kernels_.end();) it = it->second.expired() ? kernels_.erase(it) : ++it;
-    live_at_last_sweep_ = kernels_.size();
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      const bool idle = it->second.use_count() == 1 && it->second->kernel.expired();
+      it = idle ? entries_.erase(it) : ++it;
+    }
+    live_at_last_sweep_ = entries_.size();
   }
 
-  mutable std::mutex mutex_;
-  std::unordered_map<std::string, std::weak_ptr<const Kernel>> kernels_;
+  mutable std::mutex mutex_;  // guards entries_ and the counters
+  std::unordered_map<std::string, std::shared_ptr<Entry>> entries_;
   std::size_t live_at_last_sweep_ = 0;
   std::size_t hits_ = 0;
   std::size_t compiles_ = 0;

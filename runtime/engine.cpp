@@ -291,9 +291,16 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   }
   // Row streams save the values between their stages but keep the chain's input alive
   // to its end and add buffers: drop each one whose absence shrinks the arena.
+  // Only a stream alive at the peak (from its input's first write to its own step) can
+  // matter to the arena.
   std::vector<int> heads;
-  for (const runtime::Step& s : m->steps)
-    if (s.kind == graph::StepKind::row_stream) heads.push_back(s.nodes.front());
+  for (std::size_t k = 0; k < m->steps.size(); ++k) {
+    const runtime::Step& s = m->steps[k];
+    if (s.kind != graph::StepKind::row_stream) continue;
+    const runtime::ValuePlan& input = m->memory.values[static_cast<std::size_t>(s.inputs[0])];
+    const int from = input.first_step >= 0 ? input.first_step : 0;
+    if (m->memory.peak_step >= from && m->memory.peak_step <= static_cast<int>(k)) heads.push_back(s.nodes.front());
+  }
   for (int head : heads) {
     graph::PlanLimits variant = limits;
     variant.no_row_stream.push_back(head);
