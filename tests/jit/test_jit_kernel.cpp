@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -177,6 +178,44 @@ TEST_CASE("KernelCache: concurrent gets of one key compile once") {
   for (auto& th : threads) th.join();
   CHECK(made == 1);
   for (auto& k : got) CHECK(k.get() == got[0].get());
+}
+
+TEST_CASE("KernelCache: different keys compile at the same time; many keys, each once") {
+  KernelCache<AnswerKernel> cache;
+  // Two makers that each wait for the other to have started: only possible if the
+  // cache does not hold one lock across both compilations.
+  std::atomic<int> started{0}, saw_other{0};
+  auto slow = [&] {
+    ++started;
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (started.load() < 2 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+    if (started.load() == 2) ++saw_other;
+    return std::make_shared<const AnswerKernel>();
+  };
+  std::shared_ptr<const AnswerKernel> x, y;
+  std::thread tx([&] { x = cache.get(FakePlan{100}, slow); });
+  std::thread ty([&] { y = cache.get(FakePlan{101}, slow); });
+  tx.join();
+  ty.join();
+  CHECK(saw_other == 2);  // each compilation ran while the other had started
+  CHECK(x.get() != y.get());
+  // Many keys from many threads, some dropped as they go (the sweep runs meanwhile).
+  std::atomic<int> made{0};
+  std::vector<std::thread> threads;
+  std::vector<std::vector<std::shared_ptr<const AnswerKernel>>> kept(4);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        auto k = cache.get(FakePlan{i % 100}, [&] {
+          ++made;
+          return std::make_shared<const AnswerKernel>();
+        });
+        if (i % 3 == 0) kept[static_cast<std::size_t>(t)].push_back(k);
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(made >= 100);  // keys nobody kept may compile again
+  CHECK(cache.hits() + cache.compiles() == 4 * 200 + 2);
 }
 
 TEST_CASE("layout: NCHW <-> blocked round trip, zero padding lanes") {
