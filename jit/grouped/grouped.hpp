@@ -65,11 +65,17 @@ struct GroupedShape {
   bool has_bias = true;
   Activation activation;
   ResidualMode residual = ResidualMode::none;
+  // Pixels between neighbouring channel blocks of src and of dst and residual; 0 = the
+  // image's own H*W and H'*W'. Fused steps stream rows through buffers of fewer rows.
+  int64_t src_plane = 0;
+  int64_t dst_plane = 0;
 
   int64_t in_per_group() const { return in_channels / groups; }
   int64_t out_per_group() const { return out_channels / groups; }
   int64_t out_height() const { return (height + pad_top + pad_bottom - kernel) / stride + 1; }
   int64_t out_width() const { return (width + pad_left + pad_right - kernel) / stride + 1; }
+  int64_t src_plane_pixels() const { return src_plane ? src_plane : height * width; }
+  int64_t dst_plane_pixels() const { return dst_plane ? dst_plane : out_height() * out_width(); }
   // Useful floating-point operations of one run (a multiply-add counts two; padding taps
   // too, as oneDNN and every benchmark count them; not the zero weights between groups).
   double flops() const {
@@ -108,8 +114,8 @@ struct GroupedPlan {
 
   // The first input block output block `ob` reads.
   int64_t window_start(int64_t ob) const;
-  int64_t src_image_floats() const { return in_blocks * block * shape.height * shape.width; }
-  int64_t dst_image_floats() const { return out_blocks * block * shape.out_height() * shape.out_width(); }
+  int64_t src_image_floats() const { return in_blocks * block * shape.src_plane_pixels(); }
+  int64_t dst_image_floats() const { return out_blocks * block * shape.dst_plane_pixels(); }
   // Weight vectors per output block and kernel row: a lane x kw per window block, or
   // with rotation kw x rotation.
   int64_t vectors_per_kernel_row() const {

@@ -148,8 +148,8 @@ void GroupedKernel::generate() {
   const auto& p = plan_;
   const auto& s = p.shape;
   const int64_t B = p.block, k = s.kernel, Ho = s.out_height(), Wo = s.out_width();
-  const int64_t in_plane_bytes = s.height * s.width * B * 4;
-  const int64_t out_plane_bytes = Ho * Wo * B * 4;
+  const int64_t in_plane_bytes = s.src_plane_pixels() * B * 4;
+  const int64_t out_plane_bytes = s.dst_plane_pixels() * B * 4;
   const int64_t weight_row_bytes = p.vectors_per_kernel_row() * B * 4;  // one kernel row of one output block
 
   struct RowEntry {
@@ -272,7 +272,7 @@ void GroupedKernel::emit_tile(const Reg64& base, int64_t first_col, int pixels, 
   const bool avx512 = p.isa == Isa::avx512;
   const int k = s.kernel, P = pixels, lanes = p.lane_step;
   const int64_t B = p.block;
-  const int64_t in_plane_bytes = s.height * s.width * B * 4;
+  const int64_t in_plane_bytes = s.src_plane_pixels() * B * 4;
   auto vreg = [&](int i) -> Xbyak::Xmm {
     if (avx512) return Xbyak::Zmm(i);
     return Xbyak::Ymm(i);

@@ -30,6 +30,7 @@ std::string GroupedShape::key() const {
   s << "n" << batch << "_c" << in_channels << "_k" << out_channels << "_g" << groups << "_" << height << "x" << width
     << "_f" << kernel << "_s" << stride << "_p" << pad_top << "," << pad_left << "," << pad_bottom << "," << pad_right
     << (has_bias ? "_bias" : "") << "_act:" << activation.key() << "_res:" << residual_mode_name(residual);
+  if (src_plane || dst_plane) s << "_planes" << src_plane << "," << dst_plane;
   return s.str();
 }
 
@@ -80,6 +81,9 @@ std::variant<GroupedPlan, std::string> plan_grouped(const GroupedShape& shape, c
     return "grouped: the padded input is smaller than the kernel (got " + s.key() + ")";
   if (s.out_height() > kMaxOutRows) return "grouped: more than 65536 output rows (got " + s.key() + ")";
   if (auto why = s.activation.invalid_reason()) return "grouped: " + *why;
+  if (s.src_plane < 0 || s.dst_plane < 0 || (s.src_plane != 0 && s.src_plane < s.height * s.width) ||
+      (s.dst_plane != 0 && s.dst_plane < s.out_height() * s.out_width()))
+    return "grouped: a plane stride is smaller than the plane (got " + s.key() + ")";
 
   GroupedPlan plan;
   plan.shape = s;
@@ -130,8 +134,8 @@ std::variant<GroupedPlan, std::string> plan_grouped(const GroupedShape& shape, c
   if (plan.loop_tiles == 0) plan.loop_begin = 0;
 
   // The emitter encodes plane strides and offsets as 32-bit immediates and displacements.
-  const double in_plane_bytes = static_cast<double>(s.height) * static_cast<double>(s.width) * B * 4;
-  const double out_plane_bytes = static_cast<double>(s.out_height()) * static_cast<double>(wo) * B * 4;
+  const double in_plane_bytes = static_cast<double>(s.src_plane_pixels()) * B * 4;
+  const double out_plane_bytes = static_cast<double>(s.dst_plane_pixels()) * B * 4;
   const double weight_block_bytes = static_cast<double>(plan.packed_weights_floats()) * 4;
   if (!fits_int32(in_plane_bytes * static_cast<double>(plan.in_blocks)) ||
       !fits_int32(out_plane_bytes * static_cast<double>(plan.out_blocks)) ||

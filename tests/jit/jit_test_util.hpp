@@ -15,6 +15,7 @@
 
 #include "jit/host_info.hpp"
 #include "jit/isa.hpp"
+#include "jit/layout.hpp"
 #include "jit/post_ops.hpp"
 
 namespace nnjit::testing {
@@ -105,6 +106,30 @@ inline double activation_slope(const jit::Activation& a) {
     case K::gelu: return 1.13;
     default: return 1.0;
   }
+}
+
+// Planes laid out at a stride past their size, the gaps NaN: what a kernel with src_plane
+// or dst_plane set (a fused step's row buffer) reads or writes. `planes` planes of
+// `natural` pixels of `lanes` floats each.
+inline jit::AlignedBuffer<float> spread_planes(const jit::AlignedBuffer<float>& from, int64_t planes, int64_t natural,
+                                               int64_t stride, int64_t lanes) {
+  jit::AlignedBuffer<float> to(planes * stride * lanes);
+  std::fill(to.data(), to.data() + to.size(), std::nanf(""));
+  for (int64_t q = 0; q < planes; ++q)
+    std::copy(from.data() + q * natural * lanes, from.data() + (q + 1) * natural * lanes, to.data() + q * stride * lanes);
+  return to;
+}
+
+// The planes back at their own size; false if anything was written into a gap.
+inline bool compact_planes(const jit::AlignedBuffer<float>& from, jit::AlignedBuffer<float>& to, int64_t planes,
+                           int64_t natural, int64_t stride, int64_t lanes) {
+  bool gaps_untouched = true;
+  for (int64_t q = 0; q < planes; ++q) {
+    const float* plane = from.data() + q * stride * lanes;
+    std::copy(plane, plane + natural * lanes, to.data() + q * natural * lanes);
+    for (int64_t i = natural * lanes; i < stride * lanes; ++i) gaps_untouched = gaps_untouched && std::isnan(plane[i]);
+  }
+  return gaps_untouched;
 }
 
 }  // namespace nnjit::testing

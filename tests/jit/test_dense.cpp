@@ -20,7 +20,9 @@ using nnjit::testing::activation_reference;
 using nnjit::testing::activation_slope;
 using nnjit::testing::cpu_has;
 using nnjit::testing::GuardedArray;
+using nnjit::testing::compact_planes;
 using nnjit::testing::host_for;
+using nnjit::testing::spread_planes;
 
 class DenseTester {
  public:
@@ -134,21 +136,13 @@ class DenseTester {
     nchw_to_blocked(residual.data(), bres.data(), N, K, Ho * Wo, B);
     if (has_res && in_place_) std::copy(bres.data(), bres.data() + bres.size(), bdst.data());
 
-    // With plane gaps the kernel sees every plane (of `lanes` floats per pixel) at its
-    // stride, the gaps NaN; its output is compacted back after the run.
-    auto spread = [](const AlignedBuffer<float>& from, int64_t planes, int64_t natural, int64_t stride, int64_t lanes) {
-      AlignedBuffer<float> to(planes * stride * lanes);
-      std::fill(to.data(), to.data() + to.size(), std::nanf(""));
-      for (int64_t q = 0; q < planes; ++q)
-        std::copy(from.data() + q * natural * lanes, from.data() + (q + 1) * natural * lanes, to.data() + q * stride * lanes);
-      return to;
-    };
+    // With plane gaps the kernel sees every plane at its stride; its output is compacted after.
     const int64_t src_planes = s.src_nchw ? N * C : N * plan.in_blocks, src_lanes = s.src_nchw ? 1 : B;
     const int64_t dst_planes = N * plan.out_blocks;
-    bsrc = spread(bsrc, src_planes, H * W, s.src_plane_pixels(), src_lanes);
+    bsrc = spread_planes(bsrc, src_planes, H * W, s.src_plane_pixels(), src_lanes);
     AlignedBuffer<float> natural_dst = std::move(bdst);
-    bdst = spread(natural_dst, dst_planes, Ho * Wo, s.dst_plane_pixels(), B);
-    bres = spread(bres, dst_planes, Ho * Wo, s.dst_plane_pixels(), B);
+    bdst = spread_planes(natural_dst, dst_planes, Ho * Wo, s.dst_plane_pixels(), B);
+    bres = spread_planes(bres, dst_planes, Ho * Wo, s.dst_plane_pixels(), B);
     if (has_res && in_place_) std::copy(bres.data(), bres.data() + bres.size(), bdst.data());
 
     DenseWeights packed = pack_dense_weights(plan, weights.data(), s.has_bias ? bias.data() : nullptr);
@@ -184,12 +178,8 @@ class DenseTester {
       }
       std::copy(dst_ptr, dst_ptr + bdst.size(), bdst.data());
     }
-    for (int64_t q = 0; q < dst_planes; ++q) {
-      const float* plane = bdst.data() + q * s.dst_plane_pixels() * B;
-      std::copy(plane, plane + Ho * Wo * B, natural_dst.data() + q * Ho * Wo * B);
-      for (int64_t i = Ho * Wo * B; i < s.dst_plane_pixels() * B; ++i)
-        if (!std::isnan(plane[i])) FAIL(what << ": the kernel wrote into the gap after plane " << q);
-    }
+    if (!compact_planes(bdst, natural_dst, dst_planes, Ho * Wo, s.dst_plane_pixels(), B))
+      FAIL(what << ": the kernel wrote into a gap between planes");
     bdst = std::move(natural_dst);
 
     const int64_t kpad = blocked_channels(K, B);

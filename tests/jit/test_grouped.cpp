@@ -19,7 +19,9 @@ using nnjit::testing::activation_reference;
 using nnjit::testing::activation_slope;
 using nnjit::testing::cpu_has;
 using nnjit::testing::GuardedArray;
+using nnjit::testing::compact_planes;
 using nnjit::testing::host_for;
+using nnjit::testing::spread_planes;
 
 class GroupedTester {
  public:
@@ -49,10 +51,18 @@ class GroupedTester {
   // One call per output block and per band of rows (how threads split a layer).
   GroupedTester& split(bool b) { split_ = b; return *this; }
   GroupedTester& seed(uint32_t s) { seed_ = s; return *this; }
+  // Plane strides this many pixels past the planes themselves (the gaps hold NaN).
+  GroupedTester& plane_gaps(int64_t src, int64_t dst) {
+    src_gap_ = src;
+    dst_gap_ = dst;
+    return *this;
+  }
 
   void Test() const {
     if (!cpu_has(isa_)) return;  // this machine cannot run the variant
-    const auto& s = shape_;
+    GroupedShape s = shape_;
+    if (src_gap_) s.src_plane = s.height * s.width + src_gap_;
+    if (dst_gap_) s.dst_plane = s.out_height() * s.out_width() + dst_gap_;
     const std::string what = s.key() + " on " + to_string(isa_);
     auto planned = plan_grouped(s, host_for(isa_));
     if (auto* why = std::get_if<std::string>(&planned)) FAIL(what << ": " << *why);
@@ -114,6 +124,13 @@ class GroupedTester {
     nchw_to_blocked(residual.data(), bres.data(), N, K, Ho * Wo, B);
     if (has_res && in_place_) std::copy(bres.data(), bres.data() + bres.size(), bdst.data());
 
+    // With plane gaps the kernel sees every plane at its stride; its output is compacted after.
+    bsrc = spread_planes(bsrc, N * plan.in_blocks, H * W, s.src_plane_pixels(), B);
+    AlignedBuffer<float> natural_dst = std::move(bdst);
+    bdst = spread_planes(natural_dst, N * plan.out_blocks, Ho * Wo, s.dst_plane_pixels(), B);
+    bres = spread_planes(bres, N * plan.out_blocks, Ho * Wo, s.dst_plane_pixels(), B);
+    if (has_res && in_place_) std::copy(bres.data(), bres.data() + bres.size(), bdst.data());
+
     GroupedWeights packed = pack_grouped_weights(plan, weights.data(), s.has_bias ? bias.data() : nullptr);
     auto kernel = get_grouped_kernel(plan, "GroupedTester");
     {
@@ -146,6 +163,9 @@ class GroupedTester {
       }
       std::copy(dst_ptr, dst_ptr + bdst.size(), bdst.data());
     }
+    if (!compact_planes(bdst, natural_dst, N * plan.out_blocks, Ho * Wo, s.dst_plane_pixels(), B))
+      FAIL(what << ": the kernel wrote into a gap between planes");
+    bdst = std::move(natural_dst);
 
     const int64_t kpad = blocked_channels(K, B);
     for (int64_t n = 0; n < N; ++n)
@@ -179,6 +199,7 @@ class GroupedTester {
   bool in_place_ = false;
   bool split_ = false;
   uint32_t seed_ = 42;
+  int64_t src_gap_ = 0, dst_gap_ = 0;
 };
 
 const Isa kIsas[] = {
@@ -252,6 +273,17 @@ TEST_CASE("grouped: without bias, batch, in-place residual, split calls") {
         .activation(Activation::relu6()).isa(isa).Test();
     GroupedTester().groups(5, 7, 9).height(10).width(40).stride(2).batch(2).activation(Activation::silu())
         .residual(ResidualMode::after_activation).split(true).isa(isa).Test();
+  }
+}
+
+TEST_CASE("grouped: plane strides past the planes (row buffers of fused steps)") {
+  for (Isa isa : kIsas) {
+    GroupedTester().groups(32, 4, 4).size(9).plane_gaps(7, 0).isa(isa).Test();
+    GroupedTester().groups(8, 16, 16).size(11).stride(2).plane_gaps(0, 13).split(true).isa(isa).Test();
+    GroupedTester().groups(4, 6, 10).height(6).width(13).plane_gaps(29, 3).residual(ResidualMode::before_activation)
+        .activation(Activation::relu()).isa(isa).Test();
+    GroupedTester().groups(16, 8, 8).size(8).plane_gaps(5, 11).residual(ResidualMode::before_activation)
+        .in_place(true).isa(isa).Test();
   }
 }
 

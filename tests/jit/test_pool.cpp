@@ -19,7 +19,9 @@ namespace {
 using namespace nnjit::jit;
 using nnjit::testing::cpu_has;
 using nnjit::testing::GuardedArray;
+using nnjit::testing::compact_planes;
 using nnjit::testing::host_for;
+using nnjit::testing::spread_planes;
 namespace nn = nnjit::testing::nn;
 
 class PoolTester {
@@ -129,18 +131,10 @@ class PoolTester {
     AlignedBuffer<float> bdst(blocked_size(N, C, Ho * Wo, B));
     std::fill(bdst.data(), bdst.data() + bdst.size(), std::nanf(""));  // every lane must be written
 
-    // With plane gaps the kernel sees every plane at its stride, the gaps NaN; its output
-    // is compacted back after the run.
-    auto spread = [&](const AlignedBuffer<float>& from, int64_t natural, int64_t stride) {
-      AlignedBuffer<float> to(N * (cpad / B) * stride * B);
-      std::fill(to.data(), to.data() + to.size(), std::nanf(""));
-      for (int64_t q = 0; q < N * (cpad / B); ++q)
-        std::copy(from.data() + q * natural * B, from.data() + (q + 1) * natural * B, to.data() + q * stride * B);
-      return to;
-    };
-    bsrc = spread(bsrc, H * W, s.src_plane_pixels());
+    // With plane gaps the kernel sees every plane at its stride; its output is compacted after.
+    bsrc = spread_planes(bsrc, N * (cpad / B), H * W, s.src_plane_pixels(), B);
     AlignedBuffer<float> natural_dst = std::move(bdst);
-    bdst = spread(natural_dst, Ho * Wo, s.dst_plane_pixels());
+    bdst = spread_planes(natural_dst, N * (cpad / B), Ho * Wo, s.dst_plane_pixels(), B);
     auto kernel = get_pool_kernel(plan, "PoolTester");
     {
       GuardedArray gsrc(bsrc.size(), bsrc.data()), gdst(bdst.size(), bdst.data());
@@ -158,12 +152,8 @@ class PoolTester {
       }
       std::copy(gdst.data(), gdst.data() + bdst.size(), bdst.data());
     }
-    for (int64_t q = 0; q < N * (cpad / B); ++q) {
-      const float* plane = bdst.data() + q * s.dst_plane_pixels() * B;
-      std::copy(plane, plane + Ho * Wo * B, natural_dst.data() + q * Ho * Wo * B);
-      for (int64_t i = Ho * Wo * B; i < s.dst_plane_pixels() * B; ++i)
-        if (!std::isnan(plane[i])) FAIL(what << ": the kernel wrote into the gap after plane " << q);
-    }
+    if (!compact_planes(bdst, natural_dst, N * (cpad / B), Ho * Wo, s.dst_plane_pixels(), B))
+      FAIL(what << ": the kernel wrote into a gap between planes");
     bdst = std::move(natural_dst);
 
     for (int64_t n = 0; n < N; ++n)
