@@ -40,6 +40,11 @@ RowWindow row_window(const RowStage& stage) {
     const jit::PointwiseShape& p = pw->shape;
     return {1, p.stride, 0, p.height, p.out_height(), p.out_width(), p.out_width() * pw->out_blocks * pw->block};
   }
+  if (const auto* grouped = std::get_if<jit::GroupedPlan>(&stage)) {
+    const jit::GroupedShape& p = grouped->shape;
+    return {p.kernel, p.stride, p.pad_top, p.height, p.out_height(), p.out_width(),
+            p.out_width() * grouped->out_blocks * grouped->block};
+  }
   const auto& dense = std::get<jit::DensePlan>(stage);
   const jit::DenseShape& d = dense.shape;
   return {d.dilated_kernel(), d.stride, d.pad_top, d.height, d.out_height(), d.out_width(),
@@ -392,6 +397,7 @@ std::optional<RowStage> row_stage(const PlannedStep& st, bool first) {
     return *pw;
   if (const auto* d = std::get_if<jit::DensePlan>(&st.plan); d && d->shape.batch == 1 && (first || !d->shape.src_nchw))
     return *d;
+  if (const auto* gr = std::get_if<jit::GroupedPlan>(&st.plan); gr && gr->shape.batch == 1) return *gr;
   return std::nullopt;
 }
 

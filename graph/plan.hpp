@@ -114,14 +114,14 @@ struct SqueezeExcitePlan {
 };
 
 // A chain of two or three convolution-like steps, each reading only what the one before
-// wrote (pointwise stride 1, dense k x k, and a max pool at the end), run together tile
+// wrote (pointwise stride 1, dense or grouped k x k, and a max pool at the end), run together tile
 // by tile over the last step's output rows: each tile computes the rows it needs of every
 // intermediate value into a per-thread buffer (keeping the rows it shares with the last
 // tile) and runs the last step over them. The intermediate values never exist whole —
 // MCUNetV2's row-based inference, for the layers whose activations are largest (stems,
 // the first bottlenecks of a ResNet). The plans are the whole layers' (their packing);
 // the runtime derives each tile's kernels from them.
-using RowStage = std::variant<jit::PointwisePlan, jit::DensePlan, jit::PoolPlan>;
+using RowStage = std::variant<jit::PointwisePlan, jit::DensePlan, jit::GroupedPlan, jit::PoolPlan>;
 
 // The rows of its input one stage reads for its output rows: window extent (dilated),
 // stride and top pad; its input's rows, its output's size, and one output row in floats

@@ -286,6 +286,9 @@ class RowStreamRunner {
       if (const auto* d = std::get_if<jit::DensePlan>(&b_.stages[k]))
         dense_w_.push_back(std::make_shared<jit::DenseWeights>(jit::pack_dense_weights(*d, w, bias)));
       else dense_w_.push_back(nullptr);
+      if (const auto* gr = std::get_if<jit::GroupedPlan>(&b_.stages[k]))
+        grouped_w_.push_back(std::make_shared<jit::GroupedWeights>(jit::pack_grouped_weights(*gr, w, bias)));
+      else grouped_w_.push_back(nullptr);
     }
     for (std::size_t k = 0; k + 1 < n; ++k) {
       buffer_offset_.push_back(buffers_floats_);
@@ -339,6 +342,8 @@ class RowStreamRunner {
     for (const auto& w : pointwise_w_)
       if (w) floats += w->weights.size() + w->bias.size();
     for (const auto& w : dense_w_)
+      if (w) floats += w->weights.size() + w->bias.size();
+    for (const auto& w : grouped_w_)
       if (w) floats += w->weights.size() + w->bias.size();
     return floats * sizeof(float);
   }
@@ -448,6 +453,27 @@ class RowStreamRunner {
       r.call = [kp, wt, rows](const float* in, float* out, const float* res) {
         (*kp)({in, out, wt->weights.data(), wt->bias.data(), res, 0, kp->plan().tiles(), 0, rows});
       };
+    } else if (const auto* gr = std::get_if<jit::GroupedPlan>(&b_.stages[k])) {
+      if (!kernel) {
+        jit::GroupedShape gs = gr->shape;
+        gs.height = j1 - j0;
+        gs.pad_top = j0 - lo;
+        gs.pad_bottom = hi - j1;
+        gs.src_plane = in_plane;
+        gs.dst_plane = out_plane;
+        auto planned = jit::plan_grouped(gs, host);
+        if (auto* why = std::get_if<std::string>(&planned)) throw_internal("row stream tile: " + *why);
+        const auto& tile = std::get<jit::GroupedPlan>(planned);
+        if (!(tile.window_blocks == gr->window_blocks && tile.rotate == gr->rotate && tile.lane_step == gr->lane_step))
+          throw_internal("row stream tile: its weight layout differs from the layer's packing");
+        kernel = jit::get_grouped_kernel(tile, who);
+      }
+      auto kp = std::static_pointer_cast<const jit::GroupedKernel>(kernel);
+      note_code(*kp);
+      const jit::GroupedWeights* wt = grouped_w_[k].get();
+      r.call = [kp, wt, rows](const float* in, float* out, const float* res) {
+        (*kp)({in, out, wt->weights.data(), wt->bias.data(), res, 0, kp->plan().out_blocks, 0, rows});
+      };
     } else {
       const auto& pool = std::get<jit::PoolPlan>(b_.stages[k]);
       if (!kernel) {
@@ -473,6 +499,7 @@ class RowStreamRunner {
   std::vector<graph::RowWindow> window_;
   std::vector<std::shared_ptr<jit::PointwiseWeights>> pointwise_w_;
   std::vector<std::shared_ptr<jit::DenseWeights>> dense_w_;
+  std::vector<std::shared_ptr<jit::GroupedWeights>> grouped_w_;
   std::vector<int64_t> buffer_offset_;  // per stage but the last: where its buffer starts
   int64_t buffers_floats_ = 0, src_row_floats_ = 0, src_plane_ = 0;
   std::map<std::array<int64_t, 5>, std::shared_ptr<const void>> kernels_;  // by stage and geometry
