@@ -215,6 +215,30 @@ void plan_unfused_bound(ModelImpl& m) {
   m.unfused_live_bound = runtime::plan_memory(plain, kinds, per_node).live_bound;
 }
 
+// Drops the constants that only JIT steps read, and only to pack them at compile: the
+// packed copies serve every run, and a model then holds its weights once, not twice.
+// (The inputs a step packs: conv {src, w, b, res}: w, b; ir_block {src, 3 x (w, b), res};
+// se_block {x, 2 x (w, b)}; row_stream {src, n x (w, b), res}.) Graph outputs stay.
+void release_packed_constants(ModelImpl& m) {
+  graph::Graph& g = m.graph;
+  std::vector<char> needed(g.values.size(), 0);
+  for (int v : g.outputs) needed[static_cast<std::size_t>(v)] = 1;
+  for (const runtime::Step& s : m.steps) {
+    std::size_t first = 1, end = 1;  // inputs [first, end) are packed
+    switch (s.kind) {
+      case graph::StepKind::conv: end = 3; break;
+      case graph::StepKind::ir_block: end = 7; break;
+      case graph::StepKind::se_block: end = 5; break;
+      case graph::StepKind::row_stream: end = s.inputs.size() - 1; break;
+      default: break;
+    }
+    for (std::size_t i = 0; i < s.inputs.size(); ++i)
+      if (s.inputs[i] >= 0 && (i < first || i >= end)) needed[static_cast<std::size_t>(s.inputs[i])] = 1;
+  }
+  for (std::size_t v = 0; v < g.values.size(); ++v)
+    if (g.values[v].constant.defined() && !needed[v]) g.values[v].constant = Tensor();
+}
+
 // A plan and its memory plan, to try another and come back.
 struct PlanState {
   std::vector<graph::Value> added;  // the plan's values after the graph's own
@@ -327,8 +351,11 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   runtime::write_perf_map_if_asked();  // NNJIT_PERF_MAP=1: perf report names our kernels
   runtime::write_jitdump_if_asked();   // NNJIT_JITDUMP=1: perf inject --jit annotates them
 
+  release_packed_constants(*m);
   for (const graph::Value& v : m->graph.values)
     if (v.constant.defined()) m->weights_bytes += v.constant.nbytes();
+  m->weights_stored_bytes = m->weights_bytes;
+  for (const runtime::Step& s : m->steps) m->weights_bytes += s.packed_bytes;
   m->times.total = ms_since(t0);
   return std::make_shared<const Model>(std::move(m));
 }
@@ -354,7 +381,7 @@ std::string Model::memory_report() const {
   std::vector<std::string> names;
   for (const graph::Value& v : m.graph.values) names.push_back(v.name);
   runtime::MemoryReport r = runtime::make_memory_report(m.memory, names);
-  r.weights_bytes_stored = m.weights_bytes;
+  r.weights_bytes_stored = m.weights_stored_bytes;
   for (const runtime::Step& s : m.steps) r.weights_bytes_packed += s.packed_bytes;
   std::string text = r.to_text();
   text += "live-set bound of the graph as loaded (one step per node, plain layout): " +

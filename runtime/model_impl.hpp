@@ -66,7 +66,8 @@ struct ModelImpl {
   bool composed_gathers = false;  // some gather of the plan reads another's sources
   runtime::MemoryPlan memory;
   LoadTimes times;
-  std::size_t weights_bytes = 0;
+  std::size_t weights_bytes = 0;         // what Model::weights_bytes() says: stored + packed
+  std::size_t weights_stored_bytes = 0;  // constants still held as loaded (the rest were packed)
 };
 
 }  // namespace nnjit

@@ -99,7 +99,8 @@ class Model : public std::enable_shared_from_this<Model> {
   int dump_kernels(const std::string& dir) const;
   // Symbolic dimensions and the values they were bound to, e.g. "batch_size=1".
   const std::vector<std::string>& bound_dims() const;
-  // Bytes of constant tensors (weights) the model holds.
+  // Bytes the model holds for its weights: the packed copies the kernels read, and the
+  // constants some step reads as they are (those only packed are dropped after packing).
   std::size_t weights_bytes() const;
   // Bytes of activation memory one Session allocates.
   std::size_t arena_bytes() const;
