@@ -686,6 +686,7 @@ void compile_step(ModelImpl& m, Step& s) {
       const int64_t out_blocks = jit::div_up(d.c, block), out_image = stored_image_floats(m, s.outputs[0]);
       std::vector<std::pair<int, int64_t>> table = s.channels;
       s.kernel = "gather_nChw" + std::to_string(block) + "c";
+      if (block > 16) throw_internal("gather: blocks of more than 16 channels");
       if (pool && pool->threads() > 1) s.split = "blocks/" + std::to_string(std::min<int64_t>(out_blocks, pool->threads()));
       s.run = [table, sources, d, block, out_blocks, out_image, pool](const ops::ComputeContext& c) {
         const int64_t plane = d.plane;
@@ -704,17 +705,25 @@ void compile_step(ModelImpl& m, Step& s) {
                 std::memcpy(dst, src, static_cast<std::size_t>(plane * block) * sizeof(float));
                 continue;
               }
+              // Lane by lane from wherever each comes, pixel by pixel so that each output
+              // line is written once (padding lanes read a zero).
+              constexpr int kMaxBlock = 16;
+              static const float kZero[1] = {0.f};
+              const float* src[kMaxBlock];
+              int64_t step[kMaxBlock];
               for (int64_t l = 0; l < block; ++l) {
                 if (l >= lanes) {
-                  for (int64_t p = 0; p < plane; ++p) dst[p * block + l] = 0.f;
+                  src[l] = kZero;
+                  step[l] = 0;
                   continue;
                 }
                 const auto [k, ch] = table[static_cast<std::size_t>(first + l)];
-                const float* src = c.inputs[static_cast<std::size_t>(k)]->data<float>() +
-                                   n * sources[static_cast<std::size_t>(k)].floats + ch / block * plane * block +
-                                   ch % block;
-                for (int64_t p = 0; p < plane; ++p) dst[p * block + l] = src[p * block];
+                src[l] = c.inputs[static_cast<std::size_t>(k)]->data<float>() +
+                         n * sources[static_cast<std::size_t>(k)].floats + ch / block * plane * block + ch % block;
+                step[l] = block;
               }
+              for (int64_t p = 0; p < plane; ++p)
+                for (int64_t l = 0; l < block; ++l) dst[p * block + l] = src[l][p * step[l]];
             }
           });
       };
