@@ -89,26 +89,40 @@ class AlignedBuffer {
   AlignedBuffer() = default;
   explicit AlignedBuffer(int64_t count) : size_(count > 0 ? static_cast<std::size_t>(count) : 0) {
     if (size_ == 0) return;
-    // Buffers of 2 MiB and more (the packed weights of big layers) ask for transparent
-    // huge pages: filling them then faults once per 2 MiB, not once per 4 KiB, which is
-    // a third of a ResNet-50 load otherwise.
-    const bool huge = size_ * sizeof(T) >= kHugePage;
-    const std::size_t align = huge ? kHugePage : kAlignment;
-    const std::size_t bytes = (size_ * sizeof(T) + align - 1) / align * align;
-    data_ = static_cast<T*>(std::aligned_alloc(align, bytes));
+    const std::size_t bytes = (size_ * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
+    if (bytes >= kHugePage) {
+      // Buffers of 2 MiB and more (the packed weights of big layers) are fresh anonymous
+      // memory — zero already, so not written twice — aligned to a huge page and asking for
+      // transparent huge pages: filling them then faults once per 2 MiB, not per 4 KiB.
+      mapped_ = (bytes + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
+      void* p = ::mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) throw std::bad_alloc();
+      map_ = p;
+      const auto at = (reinterpret_cast<std::uintptr_t>(p) + kHugePage - 1) / kHugePage * kHugePage;
+      data_ = reinterpret_cast<T*>(at);
+      ::madvise(data_, mapped_ - kHugePage, MADV_HUGEPAGE);  // advice: failing is harmless
+      return;
+    }
+    data_ = static_cast<T*>(std::aligned_alloc(kAlignment, bytes));
     if (data_ == nullptr) throw std::bad_alloc();
-    if (huge) ::madvise(data_, bytes, MADV_HUGEPAGE);  // advice: failing is harmless
     std::memset(static_cast<void*>(data_), 0, bytes);
   }
-  AlignedBuffer(AlignedBuffer&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+  AlignedBuffer(AlignedBuffer&& o) noexcept
+      : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)),
+        map_(std::exchange(o.map_, nullptr)), mapped_(std::exchange(o.mapped_, 0)) {}
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
+    std::swap(map_, o.map_);
+    std::swap(mapped_, o.mapped_);
     return *this;
   }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
-  ~AlignedBuffer() { std::free(data_); }
+  ~AlignedBuffer() {
+    if (map_) ::munmap(map_, mapped_);
+    else std::free(data_);
+  }
 
   T* data() { return data_; }
   const T* data() const { return data_; }
@@ -119,6 +133,8 @@ class AlignedBuffer {
  private:
   T* data_ = nullptr;
   std::size_t size_ = 0;
+  void* map_ = nullptr;     // the mapping of a big buffer (data_ lies inside it), else null
+  std::size_t mapped_ = 0;  // its length
 };
 
 }  // namespace nnjit::jit
