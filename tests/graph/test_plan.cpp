@@ -1213,6 +1213,32 @@ TEST_SUITE("graph") {
     }
   }
 
+  TEST_CASE("a model keeps only the constants some step reads as loaded; packed ones are dropped") {
+    static const Engine engine;
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return;
+    auto stored = [](const std::string& report) {
+      const auto at = report.find("weights: ");
+      REQUIRE(at != std::string::npos);
+      return report.substr(at + 9, report.find(" stored", at) - at - 9);
+    };
+    {  // a conv and its relu: the weights live only packed
+      const std::string bytes = conv_relu().bytes();
+      auto model = engine.load_bytes(bytes.data(), bytes.size(), "conv_relu.onnx", "", {});
+      CHECK(stored(model->memory_report()) == "0 B");
+      CHECK(model->weights_bytes() > 0);  // the packed copy
+    }
+    {  // constants an elementwise step reads at run time stay, and the answers do not change
+      const std::string bytes = constant_operands().bytes();
+      auto jit = engine.load_bytes(bytes.data(), bytes.size(), "constant_operands.onnx", "", {});
+      auto ref = engine.load_bytes(bytes.data(), bytes.size(), "constant_operands.onnx", "", isa_options("reference"));
+      CHECK(stored(jit->memory_report()) != "0 B");
+      const Tensor x = testing::random_tensor({1, 17, 5, 6}, 3);
+      auto a = jit->session().run({{"X", x}});
+      auto b = ref->session().run({{"X", x}});
+      CHECK(testing::max_abs_diff(a[0].tensor, b[0].tensor) < 1e-4);
+    }
+  }
+
   TEST_CASE("plan_graph end to end: isa=auto and isa=avx2 agree with isa=reference") {
     static const Engine engine;
     const bool has_avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
