@@ -352,6 +352,25 @@ InvertedResidualPlan plan_inverted_residual(const jit::PointwisePlan* e, const j
   return b;
 }
 
+// Value `id` of the graph or of the plan's added values (ids graph.values.size() on).
+const Value& plan_value(const Graph& g, const ExecutionPlan& plan, int id) {
+  const auto v = static_cast<std::size_t>(id);
+  return v < g.values.size() ? g.values[v] : plan.added_values[v - g.values.size()];
+}
+
+// A new plain float value of `floats` elements, for a step's own buffers; its id.
+int add_scratch(const Graph& g, ExecutionPlan& plan, const std::string& name, int64_t floats) {
+  Value v;
+  v.name = name;
+  v.dtype = DType::Float32;
+  v.shape = {floats};
+  v.shape_known = true;
+  const int id = static_cast<int>(g.values.size() + plan.added_values.size());
+  plan.added_values.push_back(std::move(v));
+  plan.block.push_back(0);
+  return id;
+}
+
 // Output rows per tile of a row stream: as for inverted-residual blocks, the buffers of
 // one thread fit in half the L2 and take at most an eighth of the last stage's output,
 // and each thread gets at least one tile. Each buffer holds the rows its reader's window
@@ -384,8 +403,9 @@ RowStreamPlan plan_row_stream(std::vector<RowStage> stages, const jit::HostInfo&
   return b;
 }
 
-// A conv step as a row-stream stage: pointwise stride 1 or dense, one image; the first
-// stage may read the image in plain layout, the others read blocked buffers.
+// A step as a row-stream stage: a pointwise conv of stride 1, a dense or grouped conv, or
+// (not first) a max pool; one image. Only the first stage may read the image in plain
+// layout; the others read blocked buffers.
 std::optional<RowStage> row_stage(const PlannedStep& st, bool first) {
   if (st.kind == StepKind::pool) {
     const auto* pool = std::get_if<jit::PoolPlan>(&st.plan);
@@ -433,8 +453,8 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
       const PlannedStep& c = plan.steps[j];
       auto stage = row_stage(c, false);
       if (!stage || (c.kind == StepKind::conv && c.inputs.at(3) == v)) break;
-      big = big || static_cast<double>(row_window(stages.back()).out_rows * row_window(stages.back()).row_floats) * 4 >
-                       static_cast<double>(host.l2_bytes) / 2;
+      const RowWindow between = row_window(stages.back());  // the value c reads
+      big = big || static_cast<double>(between.out_rows * between.row_floats) * 4 > static_cast<double>(host.l2_bytes) / 2;
       stages.push_back(*stage);
       chain.push_back(j);
       if (c.kind == StepKind::pool || c.inputs.at(3) >= 0) break;  // a residual or a pool ends it
@@ -456,15 +476,8 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
     }
     s.inputs.push_back(last.kind == StepKind::conv ? last.inputs[3] : -1);
     s.stream = plan_row_stream(std::move(stages), host, threads, limits.smallest_tiles);
-    const auto v = static_cast<std::size_t>(last.outputs.at(0));
-    Value buffers;
-    buffers.name = (v < g.values.size() ? g.values[v].name : plan.added_values[v - g.values.size()].name) + "@rows";
-    buffers.dtype = DType::Float32;
-    buffers.shape = {s.stream->buffers_floats() * threads};
-    buffers.shape_known = true;
-    s.outputs.push_back(static_cast<int>(g.values.size() + plan.added_values.size()));
-    plan.added_values.push_back(std::move(buffers));
-    plan.block.push_back(0);
+    s.outputs.push_back(add_scratch(g, plan, plan_value(g, plan, last.outputs.at(0)).name + "@rows",
+                                    s.stream->buffers_floats() * threads));
     readers.push_back(0);
     plan.steps[chain.back()] = std::move(s);
     for (std::size_t i = chain.size() - 1; i-- > 0;)
@@ -482,10 +495,7 @@ void alias_concats(const Graph& g, ExecutionPlan& plan) {
   if (plan.block_size == 0) return;
   const int64_t B = plan.block_size;
   const std::size_t total = g.values.size() + plan.added_values.size();
-  auto value = [&](int id) -> const Value& {
-    const auto v = static_cast<std::size_t>(id);
-    return v < g.values.size() ? g.values[v] : plan.added_values[v - g.values.size()];
-  };
+  auto value = [&](int id) -> const Value& { return plan_value(g, plan, id); };
   std::vector<char> produced(total, 0), taken(total, 0), parent(total, 0);
   for (const PlannedStep& st : plan.steps)
     for (int v : st.outputs)
@@ -751,14 +761,7 @@ class LayoutTracker {
   }
   // A new plain float value of `floats` elements, for a step's own buffers.
   int scratch(const std::string& name, int64_t floats) {
-    Value v;
-    v.name = name;
-    v.dtype = DType::Float32;
-    v.shape = {floats};
-    v.shape_known = true;
-    const int id = static_cast<int>(g_.values.size() + plan_.added_values.size());
-    plan_.added_values.push_back(std::move(v));
-    plan_.block.push_back(0);
+    const int id = add_scratch(g_, plan_, name, floats);
     twin_.push_back(-1);
     plain_ready_.push_back(1);
     return id;

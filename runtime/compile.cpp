@@ -136,6 +136,27 @@ void compile_pointwise(const graph::Graph& g, Step& s, const jit::PointwisePlan&
   };
 }
 
+// A layer's shape cut to the input rows one tile of a fused step reads: `rows` rows with
+// virtual pads above and below where the window leaves the image, planes at the strides
+// of the buffers they live in.
+template <class Shape>
+Shape row_tile(Shape s, int64_t rows, int64_t pad_top, int64_t pad_bottom, int64_t src_plane, int64_t dst_plane) {
+  s.height = rows;
+  s.pad_top = pad_top;
+  s.pad_bottom = pad_bottom;
+  s.src_plane = src_plane;
+  s.dst_plane = dst_plane;
+  return s;
+}
+
+// The plan a family's planner gave a tile; a refusal is nnjit's bug (the whole layer was
+// planned), reported as internal.
+template <class Plan>
+Plan tile_plan(std::variant<Plan, std::string> planned, const char* what) {
+  if (auto* why = std::get_if<std::string>(&planned)) throw_internal(std::string(what) + ": " + *why);
+  return std::get<Plan>(std::move(planned));
+}
+
 // An inverted-residual block, tile by tile (graph::InvertedResidualPlan). Each tile's
 // kernels are derived from the whole layers' plans, so one packing of each weight serves
 // every tile; tiles of equal geometry share their kernels through the family caches.
@@ -176,15 +197,8 @@ class InvertedResidualRunner {
       prev_i1 = t.i1;
       auto& dw = depthwise_for[{t.i1 - t.i0, t.i0 - lo, hi - t.i1, t.r1 - t.r0}];
       if (!dw) {
-        jit::DepthwiseShape ds = d.shape;
-        ds.height = t.i1 - t.i0;
-        ds.pad_top = t.i0 - lo;
-        ds.pad_bottom = hi - t.i1;
-        ds.src_plane = plane_e_;
-        ds.dst_plane = plane_d_;
-        auto dplan = jit::plan_depthwise(ds, tile_host);
-        if (auto* why = std::get_if<std::string>(&dplan)) throw_internal("inverted-residual tile: " + *why);
-        dw = jit::get_depthwise_kernel(std::get<jit::DepthwisePlan>(dplan), who);
+        const auto ds = row_tile(d.shape, t.i1 - t.i0, t.i0 - lo, hi - t.i1, plane_e_, plane_d_);
+        dw = jit::get_depthwise_kernel(tile_plan(jit::plan_depthwise(ds, tile_host), "inverted-residual tile"), who);
       }
       t.depthwise = dw;
       auto expand = [&](int64_t rows) {
@@ -434,15 +448,8 @@ class RowStreamRunner {
       };
     } else if (const auto* d = std::get_if<jit::DensePlan>(&b_.stages[k])) {
       if (!kernel) {
-        jit::DenseShape ds = d->shape;
-        ds.height = j1 - j0;
-        ds.pad_top = j0 - lo;
-        ds.pad_bottom = hi - j1;
-        ds.src_plane = in_plane;
-        ds.dst_plane = out_plane;
-        auto planned = jit::plan_dense(ds, host);
-        if (auto* why = std::get_if<std::string>(&planned)) throw_internal("row stream tile: " + *why);
-        const auto& tile = std::get<jit::DensePlan>(planned);
+        const auto tile = tile_plan(jit::plan_dense(row_tile(d->shape, j1 - j0, j0 - lo, hi - j1, in_plane, out_plane), host),
+                                    "row stream tile");
         if (!(tile.main == d->main && tile.tail == d->tail && tile.main_tiles == d->main_tiles))
           throw_internal("row stream tile: its channel tiles differ from the layer's packing");
         kernel = jit::get_dense_kernel(tile, who);
@@ -455,15 +462,8 @@ class RowStreamRunner {
       };
     } else if (const auto* gr = std::get_if<jit::GroupedPlan>(&b_.stages[k])) {
       if (!kernel) {
-        jit::GroupedShape gs = gr->shape;
-        gs.height = j1 - j0;
-        gs.pad_top = j0 - lo;
-        gs.pad_bottom = hi - j1;
-        gs.src_plane = in_plane;
-        gs.dst_plane = out_plane;
-        auto planned = jit::plan_grouped(gs, host);
-        if (auto* why = std::get_if<std::string>(&planned)) throw_internal("row stream tile: " + *why);
-        const auto& tile = std::get<jit::GroupedPlan>(planned);
+        const auto tile = tile_plan(
+            jit::plan_grouped(row_tile(gr->shape, j1 - j0, j0 - lo, hi - j1, in_plane, out_plane), host), "row stream tile");
         if (!(tile.window_blocks == gr->window_blocks && tile.rotate == gr->rotate && tile.lane_step == gr->lane_step))
           throw_internal("row stream tile: its weight layout differs from the layer's packing");
         kernel = jit::get_grouped_kernel(tile, who);
@@ -477,16 +477,9 @@ class RowStreamRunner {
     } else {
       const auto& pool = std::get<jit::PoolPlan>(b_.stages[k]);
       if (!kernel) {
-        jit::PoolShape ps = pool.shape;
-        ps.height = j1 - j0;
-        ps.pad_top = j0 - lo;
-        ps.pad_bottom = hi - j1;
-        ps.out_height = rows;
-        ps.src_plane = in_plane;
-        ps.dst_plane = out_plane;
-        auto planned = jit::plan_pool(ps, host);
-        if (auto* why = std::get_if<std::string>(&planned)) throw_internal("row stream tile: " + *why);
-        kernel = jit::get_pool_kernel(std::get<jit::PoolPlan>(planned), who);
+        jit::PoolShape ps = row_tile(pool.shape, j1 - j0, j0 - lo, hi - j1, in_plane, out_plane);
+        ps.out_height = rows;  // a pool's output size is given, not derived
+        kernel = jit::get_pool_kernel(tile_plan(jit::plan_pool(ps, host), "row stream tile"), who);
       }
       auto kp = std::static_pointer_cast<const jit::PoolKernel>(kernel);
       note_code(*kp);

@@ -74,6 +74,17 @@ int64_t stored_numel(const ModelImpl& m, int v) {
   return shape_numel(val.shape) / val.shape[1] * jit::blocked_channels(val.shape[1], block);
 }
 
+// fn(shape) for a row-stream stage that is a convolution, `none` for its pool.
+template <class R, class Fn>
+R with_conv_stage(const graph::RowStage& stage, R none, Fn fn) {
+  return std::visit(
+      [&](const auto& p) -> R {
+        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, jit::PoolPlan>) return none;
+        else return fn(p.shape);
+      },
+      stage);
+}
+
 // What Model::steps() shows: built once, after compile.
 void describe_steps(ModelImpl& m) {
   const graph::Graph& g = m.graph;
@@ -103,12 +114,7 @@ void describe_steps(ModelImpl& m) {
     if (s.stream) {  // every stage's convolution (a pool counts none)
       info.flops = 0;
       for (const graph::RowStage& st : s.stream->stages)
-        info.flops += std::visit(
-            [](const auto& p) -> double {
-              if constexpr (std::is_same_v<std::decay_t<decltype(p)>, jit::PoolPlan>) return 0.0;
-              else return p.shape.flops();
-            },
-            st);
+        info.flops += with_conv_stage(st, 0.0, [](const auto& shape) { return shape.flops(); });
     }
     info.code = s.code;
     info.code_size = s.code_size;
@@ -156,12 +162,8 @@ void plan_memory(ModelImpl& m) {
       sv.inplace.push_back({0, 3});
     // A row stream's last stage adds its residual before the activation over that residual.
     if (s.kind == graph::StepKind::row_stream && s.inputs.back() >= 0 &&
-        std::visit(
-            [](const auto& p) {
-              if constexpr (std::is_same_v<std::decay_t<decltype(p)>, jit::PoolPlan>) return false;
-              else return p.shape.residual == jit::ResidualMode::before_activation;
-            },
-            s.stream->stages.back()))
+        with_conv_stage(s.stream->stages.back(), false,
+                        [](const auto& shape) { return shape.residual == jit::ResidualMode::before_activation; }))
       sv.inplace.push_back({0, static_cast<int>(s.inputs.size()) - 1});
     steps.push_back(std::move(sv));
   }
