@@ -1,0 +1,217 @@
+// The planner's post-passes over its steps: row streams (chains of convs fused row by
+// row) and copy-free Concats (candidates the memory planner may take). See plan.hpp.
+#include <algorithm>
+#include <optional>
+
+#include "graph/plan.hpp"
+#include "graph/plan_post.hpp"
+
+namespace nnjit::graph {
+
+RowWindow row_window(const RowStage& stage) {
+  if (const auto* pool = std::get_if<jit::PoolPlan>(&stage)) {
+    const jit::PoolShape& p = pool->shape;
+    return {p.kernel_h, p.stride_h, p.pad_top, p.height, p.out_height, p.out_width, p.out_width * pool->blocks * pool->block};
+  }
+  if (const auto* pw = std::get_if<jit::PointwisePlan>(&stage)) {
+    const jit::PointwiseShape& p = pw->shape;
+    return {1, p.stride, 0, p.height, p.out_height(), p.out_width(), p.out_width() * pw->out_blocks * pw->block};
+  }
+  if (const auto* grouped = std::get_if<jit::GroupedPlan>(&stage)) {
+    const jit::GroupedShape& p = grouped->shape;
+    return {p.kernel, p.stride, p.pad_top, p.height, p.out_height(), p.out_width(),
+            p.out_width() * grouped->out_blocks * grouped->block};
+  }
+  const auto& dense = std::get<jit::DensePlan>(stage);
+  const jit::DenseShape& d = dense.shape;
+  return {d.dilated_kernel(), d.stride, d.pad_top, d.height, d.out_height(), d.out_width(),
+          d.out_width() * dense.out_blocks * dense.block};
+}
+
+// Value `id` of the graph or of the plan's added values (ids graph.values.size() on).
+const Value& plan_value(const Graph& g, const ExecutionPlan& plan, int id) {
+  const auto v = static_cast<std::size_t>(id);
+  return v < g.values.size() ? g.values[v] : plan.added_values[v - g.values.size()];
+}
+
+// A new plain float value of `floats` elements, for a step's own buffers; its id.
+int add_scratch(const Graph& g, ExecutionPlan& plan, const std::string& name, int64_t floats) {
+  Value v;
+  v.name = name;
+  v.dtype = DType::Float32;
+  v.shape = {floats};
+  v.shape_known = true;
+  const int id = static_cast<int>(g.values.size() + plan.added_values.size());
+  plan.added_values.push_back(std::move(v));
+  plan.block.push_back(0);
+  return id;
+}
+
+namespace {
+
+// Output rows per tile of a row stream: as for inverted-residual blocks, the buffers of
+// one thread fit in half the L2 and take at most an eighth of the last stage's output,
+// and each thread gets at least one tile. Each buffer holds the rows its reader's window
+// spans over a tile.
+RowStreamPlan plan_row_stream(std::vector<RowStage> stages, const jit::HostInfo& host, int threads, bool smallest) {
+  RowStreamPlan b;
+  b.stages = std::move(stages);
+  auto with_tile = [&](int64_t t) {
+    RowStreamPlan c = b;
+    c.tile_rows = t;
+    c.buffer_rows.assign(c.stages.size() - 1, 0);
+    int64_t rows = t;  // output rows of stage s + 1 per tile
+    for (std::size_t s = c.stages.size() - 1; s-- > 0;) {
+      const RowWindow w = row_window(c.stages[s + 1]);
+      rows = std::min((rows - 1) * w.stride + w.extent, row_window(c.stages[s]).out_rows);
+      c.buffer_rows[s] = rows;
+    }
+    return c;
+  };
+  const RowWindow last = row_window(b.stages.back());
+  const double out_bytes = static_cast<double>(last.out_rows * last.row_floats) * 4;
+  const double budget = std::min(static_cast<double>(host.l2_bytes) / 2, out_bytes / 8);
+  const int64_t most = smallest ? 1 : std::max<int64_t>(1, (last.out_rows + threads - 1) / threads);
+  b = with_tile(1);
+  for (int64_t t = 2; t <= most; ++t) {
+    RowStreamPlan c = with_tile(t);
+    if (static_cast<double>(c.buffers_floats()) * 4 > budget) break;
+    b = std::move(c);
+  }
+  return b;
+}
+
+// A step as a row-stream stage: a pointwise conv of stride 1, a dense or grouped conv, or
+// (not first) a max pool; one image. Only the first stage may read the image in plain
+// layout; the others read blocked buffers.
+std::optional<RowStage> row_stage(const PlannedStep& st, bool first) {
+  if (st.kind == StepKind::pool) {
+    const auto* pool = std::get_if<jit::PoolPlan>(&st.plan);
+    if (first || !pool || pool->shape.kind != jit::PoolKind::max || pool->shape.batch != 1) return std::nullopt;
+    return *pool;
+  }
+  if (st.kind != StepKind::conv) return std::nullopt;
+  if (const auto* pw = std::get_if<jit::PointwisePlan>(&st.plan); pw && pw->shape.stride == 1 && pw->shape.batch == 1)
+    return *pw;
+  if (const auto* d = std::get_if<jit::DensePlan>(&st.plan); d && d->shape.batch == 1 && (first || !d->shape.src_nchw))
+    return *d;
+  if (const auto* gr = std::get_if<jit::GroupedPlan>(&st.plan); gr && gr->shape.batch == 1) return *gr;
+  return std::nullopt;
+}
+
+}  // namespace
+
+// Chains of up to three steps, each the only reader of the one before's output, become
+// one row-stream step where one of the values between them does not fit in half the L2
+// (it would go to memory and back). A stage with a residual or a pool ends the chain; the
+// fused step runs where its last stage ran (every stage's inputs exist there too).
+void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host, int threads,
+                      const PlanLimits& limits) {
+  constexpr std::size_t kMaxStages = 3;
+  std::vector<int> readers(g.values.size() + plan.added_values.size(), 0);
+  for (const PlannedStep& st : plan.steps)
+    for (int v : st.inputs)
+      if (v >= 0) ++readers[static_cast<std::size_t>(v)];
+  for (std::size_t k = 0; k + 1 < plan.steps.size(); ++k) {
+    std::vector<std::size_t> chain = {k};
+    std::vector<RowStage> stages;
+    const PlannedStep& head = plan.steps[k];
+    const bool vetoed = !head.nodes.empty() && std::find(limits.no_row_stream.begin(), limits.no_row_stream.end(),
+                                                         head.nodes.front()) != limits.no_row_stream.end();
+    if (auto first = row_stage(head, true); first && head.inputs.at(3) < 0 && !vetoed) stages.push_back(*first);
+    else continue;
+    bool big = false;
+    while (stages.size() < kMaxStages) {
+      const PlannedStep& p = plan.steps[chain.back()];
+      const int v = p.outputs.at(0);
+      if (readers[static_cast<std::size_t>(v)] != 1) break;
+      std::size_t j = chain.back() + 1;
+      while (j < plan.steps.size() &&
+             std::find(plan.steps[j].inputs.begin(), plan.steps[j].inputs.end(), v) == plan.steps[j].inputs.end())
+        ++j;
+      if (j == plan.steps.size() || plan.steps[j].inputs[0] != v) break;
+      const PlannedStep& c = plan.steps[j];
+      auto stage = row_stage(c, false);
+      if (!stage || (c.kind == StepKind::conv && c.inputs.at(3) == v)) break;
+      const RowWindow between = row_window(stages.back());  // the value c reads
+      big = big || static_cast<double>(between.out_rows * between.row_floats) * 4 > static_cast<double>(host.l2_bytes) / 2;
+      stages.push_back(*stage);
+      chain.push_back(j);
+      if (c.kind == StepKind::pool || c.inputs.at(3) >= 0) break;  // a residual or a pool ends it
+    }
+    if (stages.size() < 2 || !big) continue;
+    const PlannedStep& last = plan.steps[chain.back()];
+    // A residual that is the chain's own input (an identity shortcut) could not take the
+    // output in place: tiles overwrite input rows that neighbouring tiles still read.
+    if (last.kind == StepKind::conv && last.inputs[3] >= 0 && last.inputs[3] == plan.steps[k].inputs[0]) continue;
+    PlannedStep s{StepKind::row_stream, {}, "", {}, last.outputs, {}, std::nullopt, std::nullopt, {}, ""};
+    s.inputs.push_back(plan.steps[k].inputs[0]);
+    for (std::size_t i : chain) {
+      const PlannedStep& st = plan.steps[i];
+      s.nodes.insert(s.nodes.end(), st.nodes.begin(), st.nodes.end());
+      s.op += (s.op.empty() ? "" : "+") + st.op;
+      const bool conv = st.kind == StepKind::conv;
+      s.inputs.push_back(conv ? st.inputs[1] : -1);
+      s.inputs.push_back(conv ? st.inputs[2] : -1);
+    }
+    s.inputs.push_back(last.kind == StepKind::conv ? last.inputs[3] : -1);
+    s.stream = plan_row_stream(std::move(stages), host, threads, limits.smallest_tiles);
+    s.outputs.push_back(add_scratch(g, plan, plan_value(g, plan, last.outputs.at(0)).name + "@rows",
+                                    s.stream->buffers_floats() * threads));
+    readers.push_back(0);
+    plan.steps[chain.back()] = std::move(s);
+    for (std::size_t i = chain.size() - 1; i-- > 0;)
+      plan.steps.erase(plan.steps.begin() + static_cast<std::ptrdiff_t>(chain[i]));
+    --k;  // the step now at k is a new candidate
+  }
+}
+
+// A Concat (a gather step) of blocked values whose channels are whole blocks need not
+// copy: each input can be computed straight into its blocks of the output (one image;
+// offsets a multiple of 64 bytes). Inputs must be values a step computes, used by one
+// such Concat. The candidates are recorded; the memory planner keeps those that shrink
+// the arena (the output then lives from its first input on) and their gathers do nothing.
+void alias_concats(const Graph& g, ExecutionPlan& plan) {
+  if (plan.block_size == 0) return;
+  const int64_t B = plan.block_size;
+  const std::size_t total = g.values.size() + plan.added_values.size();
+  auto value = [&](int id) -> const Value& { return plan_value(g, plan, id); };
+  std::vector<char> produced(total, 0), taken(total, 0), parent(total, 0);
+  for (const PlannedStep& st : plan.steps)
+    for (int v : st.outputs)
+      if (v >= 0) produced[static_cast<std::size_t>(v)] = 1;
+  for (std::size_t k = 0; k < plan.steps.size(); ++k) {
+    const PlannedStep& st = plan.steps[k];
+    if (st.kind != StepKind::gather || st.op != "Concat") continue;
+    const int w = st.outputs.at(0);
+    const Shape& ws = value(w).shape;
+    if (ws.size() != 4 || ws[0] != 1 || taken[static_cast<std::size_t>(w)]) continue;
+    const int64_t plane = ws[2] * ws[3];
+    std::vector<ExecutionPlan::Alias> found;
+    std::vector<char> seen(st.inputs.size(), 0);
+    bool ok = true;
+    for (std::size_t c = 0; ok && c < st.channels.size();) {
+      const auto [i, ch] = st.channels[c];
+      const int v = st.inputs[static_cast<std::size_t>(i)];
+      const int64_t n = value(v).shape.at(1);
+      ok = ch == 0 && !seen[static_cast<std::size_t>(i)] && n % B == 0 && static_cast<int64_t>(c) % B == 0 &&
+           c + static_cast<std::size_t>(n) <= st.channels.size() && plan.block[static_cast<std::size_t>(v)] == B &&
+           produced[static_cast<std::size_t>(v)] && !taken[static_cast<std::size_t>(v)] &&
+           !parent[static_cast<std::size_t>(v)];
+      for (int64_t j = 0; ok && j < n; ++j) ok = st.channels[c + static_cast<std::size_t>(j)] == std::pair<int, int64_t>{i, j};
+      const int64_t offset = static_cast<int64_t>(c) / B * plane * B * 4;
+      ok = ok && offset % 64 == 0;
+      if (ok) found.push_back({v, w, offset});
+      seen[static_cast<std::size_t>(i)] = 1;
+      c += static_cast<std::size_t>(std::max<int64_t>(n, 1));
+    }
+    if (!ok) continue;
+    for (const ExecutionPlan::Alias& a : found) {
+      taken[static_cast<std::size_t>(a.value)] = 1;
+      plan.aliases.push_back(a);
+    }
+    parent[static_cast<std::size_t>(w)] = 1;
+  }
+}
+
+}  // namespace nnjit::graph
