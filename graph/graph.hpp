@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "jit/layout.hpp"
 #include "nnjit/options.hpp"
 #include "nnjit/tensor.hpp"
 #include "ops/attributes.hpp"
@@ -48,6 +49,17 @@ struct Graph {
   // Problems the loader found that make the model unsupported (an op domain, a data
   // type, a sparse initializer...). finalize() reports them together with its own.
   std::vector<std::string> unsupported;
+  // The model's bytes when constants view them (loaders::load_onnx_file maps the file):
+  // after load the engine copies out the constants it keeps, so that the model does not
+  // hold the file's pages for as long as it lives.
+  struct Bytes {
+    const std::uint8_t* begin = nullptr;
+    std::size_t size = 0;
+    bool holds(const void* p) const {
+      const auto at = reinterpret_cast<std::uintptr_t>(p), from = reinterpret_cast<std::uintptr_t>(begin);
+      return begin != nullptr && at >= from && at - from < size;
+    }
+  } file_bytes;
 
   int add_value(Value v) {
     values.push_back(std::move(v));
@@ -55,6 +67,12 @@ struct Graph {
   }
   bool is_constant(int v) const { return v >= 0 && values[static_cast<std::size_t>(v)].constant.defined(); }
 };
+
+// A float constant's elements to read once, where they lie: a weight viewing the model
+// file unaligned (Tensor::view_unaligned) is read there, not copied to aligned storage.
+inline jit::FloatsIn read_floats(const Tensor& t) {
+  return t.aligned() ? jit::FloatsIn(t.data<float>()) : jit::FloatsIn::bytes(t.unaligned_bytes());
+}
 
 // Binds symbolic input dims (Options::dims, else Options::default_dim), sorts the nodes
 // topologically (InvalidInput naming a node on a cycle), checks that every op, opset,

@@ -348,7 +348,7 @@ void merge(Graph& g, const Block& b, std::vector<char>& gone) {
       }
       to[static_cast<std::size_t>(t)] = at;
     }
-    const float* src = g.values[static_cast<std::size_t>(n.inputs[1])].constant.data<float>();
+    const jit::FloatsIn src = read_floats(g.values[static_cast<std::size_t>(n.inputs[1])].constant);
     if (taps == kplane) {  // the merged kernel's size: element by element
       for (int64_t i = 0; i < oc * icg * kplane; ++i) wd[i] += src[i];
     } else {
@@ -356,7 +356,7 @@ void merge(Graph& g, const Block& b, std::vector<char>& gone) {
         for (int64_t t = 0; t < taps; ++t) wd[f * kplane + to[static_cast<std::size_t>(t)]] += src[f * taps + t];
     }
     if (n.inputs.size() == 3 && n.inputs[2] >= 0) {
-      const float* bs = g.values[static_cast<std::size_t>(n.inputs[2])].constant.data<float>();
+      const jit::FloatsIn bs = read_floats(g.values[static_cast<std::size_t>(n.inputs[2])].constant);
       for (int64_t o = 0; o < oc; ++o) bd[o] += bs[o];
     }
   }

@@ -1,7 +1,5 @@
 #include "loaders/onnx_loader.hpp"
 
-#include <sys/mman.h>
-
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -285,22 +283,27 @@ class Builder {
   std::vector<std::string> origin_;  // per value: "an initializer", "the output of node 'x'", ...
 };
 
-// Copies the lifted raw_data into one buffer, each 64-byte aligned, the buffer readable
-// 64 bytes past the last (kernels may read a vector past a tensor's end). Big buffers
-// ask for transparent huge pages: filling them then faults once per 2 MiB, not 4 KiB.
-std::vector<LiftedRaw> copy_lifted(const std::uint8_t* data, const LiftedModel& m) {
-  constexpr std::size_t kAlign = 64, kHugePage = std::size_t{2} << 20;
+// Where each lifted raw_data lives from here on. With an `owner` that keeps the bytes
+// (a mapped file) they are viewed where they lie, at any alignment (Tensor::view_unaligned):
+// the weights are then never copied before packing, and come from the page cache rather
+// than from fresh memory (on a VM, first touches of fresh memory are most of load time).
+// Without, they are copied into one buffer, each 64-byte aligned, the buffer readable 64
+// bytes past the last (kernels may read a vector past a tensor's end).
+std::vector<LiftedRaw> place_lifted(const std::uint8_t* data, const LiftedModel& m, const std::shared_ptr<void>& owner) {
+  std::vector<LiftedRaw> out(m.spans.size());
+  if (owner) {
+    for (std::size_t i = 0; i < m.spans.size(); ++i)
+      if (m.spans[i]) out[i] = LiftedRaw{data + m.spans[i]->offset, m.spans[i]->size, owner};
+    return out;
+  }
+  constexpr std::size_t kAlign = 64;
   auto round_up = [](std::size_t v, std::size_t a) { return (v + a - 1) / a * a; };
   std::size_t bytes = kAlign;
   for (const auto& span : m.spans)
     if (span) bytes += round_up(span->size, kAlign);
-  const std::size_t align = bytes >= kHugePage ? kHugePage : kAlign;
-  bytes = round_up(bytes, align);
-  void* p = std::aligned_alloc(align, bytes);
+  void* p = std::aligned_alloc(kAlign, bytes);
   if (p == nullptr) throw_internal("out of memory allocating " + std::to_string(bytes) + " bytes of weights");
   std::shared_ptr<void> slab(p, std::free);
-  if (align == kHugePage) ::madvise(p, bytes, MADV_HUGEPAGE);  // advice: failing is harmless
-  std::vector<LiftedRaw> out(m.spans.size());
   auto* to = static_cast<std::uint8_t*>(p);
   for (std::size_t i = 0; i < m.spans.size(); ++i) {
     if (!m.spans[i]) continue;
@@ -316,11 +319,12 @@ std::vector<LiftedRaw> copy_lifted(const std::uint8_t* data, const LiftedModel& 
 
 }  // namespace
 
-graph::Graph load_onnx(const void* data, std::size_t size, const std::string& name, const std::string& base_dir) {
+graph::Graph load_onnx(const void* data, std::size_t size, const std::string& name, const std::string& base_dir,
+                       std::shared_ptr<void> owner) {
   if (size == 0) not_a_model(name, "the file is empty");
   // Large initializer raw_data is lifted out of the bytes before protobuf sees them
   // (loaders/wire.hpp): protobuf then parses a few hundred KiB, and the weights are
-  // copied once, into one buffer.
+  // viewed where they lie or copied once (place_lifted).
   constexpr std::size_t kLiftBytes = 4096;
   const auto* bytes = static_cast<const std::uint8_t*>(data);
   std::optional<LiftedModel> lifted = lift_initializer_data(bytes, size, kLiftBytes);
@@ -335,7 +339,7 @@ graph::Graph load_onnx(const void* data, std::size_t size, const std::string& na
   std::vector<LiftedRaw> raw;
   if (lifted) parse(lifted->rest.data(), lifted->rest.size());
   if (lifted && model.has_graph() && lifted->spans.size() == static_cast<std::size_t>(model.graph().initializer_size())) {
-    raw = copy_lifted(bytes, *lifted);
+    raw = place_lifted(bytes, *lifted, owner);
   } else {
     model.Clear();
     parse(data, size);
@@ -345,6 +349,7 @@ graph::Graph load_onnx(const void* data, std::size_t size, const std::string& na
 
   graph::Graph g;
   g.source = name;
+  if (owner) g.file_bytes = {bytes, size};
   try {
     g.opset = default_opset(model);
     ExternalFiles files{base_dir, {}};
@@ -357,7 +362,7 @@ graph::Graph load_onnx(const void* data, std::size_t size, const std::string& na
 
 graph::Graph load_onnx_file(const std::string& path) {
   std::shared_ptr<MappedFile> file = MappedFile::open(path);  // "cannot open '<path>': ..."
-  return load_onnx(file->data(), file->size(), path, std::filesystem::path(path).parent_path().string());
+  return load_onnx(file->data(), file->size(), path, std::filesystem::path(path).parent_path().string(), file);
 }
 
 Tensor parse_tensor_proto(const void* data, std::size_t size, const std::string& name) {

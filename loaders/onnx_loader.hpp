@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "graph/graph.hpp"
@@ -27,8 +28,11 @@ namespace nnjit::loaders {
 
 // Parses serialized ModelProto bytes. `name` prefixes every message and becomes
 // Graph::source; external data locations resolve against `base_dir` ("" = the current
-// directory). The bytes need not outlive the call.
-graph::Graph load_onnx(const void* data, std::size_t size, const std::string& name, const std::string& base_dir);
+// directory). Without an `owner` the bytes need not outlive the call; with one, that
+// keeps them (a mapped file), large aligned raw_data become views of them and
+// Graph::file_bytes says where they are.
+graph::Graph load_onnx(const void* data, std::size_t size, const std::string& name, const std::string& base_dir,
+                       std::shared_ptr<void> owner = {});
 
 // Maps the file and loads it with base_dir = the file's folder.
 graph::Graph load_onnx_file(const std::string& path);

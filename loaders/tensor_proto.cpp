@@ -170,7 +170,7 @@ Tensor decode_tensor(const onnx::TensorProto& p, const std::string& what, Extern
   const int64_t n = checked_numel(shape, what);
   check_raw_size(n, dtype_size(dt), raw.size, shape, dt, what);
   if (dt == DType::Bool || n == 0) return copy_bytes(dt, shape, raw.data);
-  return Tensor::view(dt, shape, const_cast<std::uint8_t*>(raw.data), raw.owner);
+  return Tensor::view_unaligned(dt, shape, raw.data, raw.owner);
 }
 
 Tensor decode_tensor(const onnx::TensorProto& p, const std::string& what, ExternalFiles* external, bool check_only) {

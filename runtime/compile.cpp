@@ -20,8 +20,11 @@ namespace nnjit::runtime {
 
 namespace {
 
-const float* data_or_null(const graph::Graph& g, int v) {
-  return v >= 0 ? g.values[static_cast<std::size_t>(v)].constant.data<float>() : nullptr;
+// A constant's floats for a packer, aligned or not (nullptr for an absent input): a weight
+// that still lies unaligned in the mapped model file is packed from there.
+jit::FloatsIn data_or_null(const graph::Graph& g, int v) {
+  if (v < 0) return nullptr;
+  return graph::read_floats(g.values[static_cast<std::size_t>(v)].constant);
 }
 
 std::string serves(const graph::Graph& g, const Step& s) {
@@ -292,8 +295,8 @@ class RowStreamRunner {
     const std::size_t n = b_.stages.size();
     for (std::size_t k = 0; k < n; ++k) {
       window_.push_back(graph::row_window(b_.stages[k]));
-      const float* w = data_or_null(g, s.inputs[1 + 2 * k]);
-      const float* bias = data_or_null(g, s.inputs[2 + 2 * k]);
+      const jit::FloatsIn w = data_or_null(g, s.inputs[1 + 2 * k]);
+      const jit::FloatsIn bias = data_or_null(g, s.inputs[2 + 2 * k]);
       if (const auto* pw = std::get_if<jit::PointwisePlan>(&b_.stages[k]))
         pointwise_w_.push_back(std::make_shared<jit::PointwiseWeights>(jit::pack_pointwise_weights(*pw, w, bias)));
       else pointwise_w_.push_back(nullptr);

@@ -219,6 +219,7 @@ void plan_unfused_bound(ModelImpl& m) {
 
 // Drops the constants that only JIT steps read, and only to pack them at compile: the
 // packed copies serve every run, and a model then holds its weights once, not twice.
+// Those it keeps are copied out of the model file's mapping, which then goes.
 // (The inputs a step packs: conv {src, w, b, res}: w, b; ir_block {src, 3 x (w, b), res};
 // se_block {x, 2 x (w, b)}; row_stream {src, n x (w, b), res}.) Graph outputs stay.
 void release_packed_constants(ModelImpl& m) {
@@ -237,8 +238,13 @@ void release_packed_constants(ModelImpl& m) {
     for (std::size_t i = 0; i < s.inputs.size(); ++i)
       if (s.inputs[i] >= 0 && (i < first || i >= end)) needed[static_cast<std::size_t>(s.inputs[i])] = 1;
   }
-  for (std::size_t v = 0; v < g.values.size(); ++v)
-    if (g.values[v].constant.defined() && !needed[v]) g.values[v].constant = Tensor();
+  for (std::size_t v = 0; v < g.values.size(); ++v) {
+    Tensor& c = g.values[v].constant;
+    if (!c.defined()) continue;
+    if (!needed[v]) c = Tensor();
+    else if (g.file_bytes.holds(c.unaligned_bytes())) c = c.clone();  // let the file's mapping go
+  }
+  g.file_bytes = {};
 }
 
 // A plan and its memory plan, to try another and come back.

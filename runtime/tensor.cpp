@@ -1,5 +1,8 @@
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 
 #include "nnjit/tensor.hpp"
 
@@ -90,10 +93,36 @@ Tensor Tensor::view(DType dtype, Shape shape, void* data, std::shared_ptr<void> 
   return t;
 }
 
+struct Tensor::Unaligned {
+  std::once_flag once;
+  std::atomic<void*> aligned{nullptr};
+  Tensor copy;
+};
+
+Tensor Tensor::view_unaligned(DType dtype, Shape shape, const void* data, std::shared_ptr<void> owner) {
+  Tensor t = view(dtype, std::move(shape), const_cast<void*>(data), std::move(owner));
+  if (reinterpret_cast<std::uintptr_t>(data) % std::max<std::size_t>(dtype_size(dtype), 1) != 0)
+    t.unaligned_ = std::make_shared<Unaligned>();
+  return t;
+}
+
+bool Tensor::aligned() const { return !unaligned_ || unaligned_->aligned.load(std::memory_order_acquire) != nullptr; }
+
+void* Tensor::resolve() const {
+  Unaligned& u = *unaligned_;
+  std::call_once(u.once, [&] {
+    u.copy = Tensor(dtype_, shape_);
+    if (nbytes()) std::memcpy(u.copy.ptr_, ptr_, nbytes());
+    u.aligned.store(u.copy.ptr_, std::memory_order_release);
+  });
+  return u.aligned.load(std::memory_order_acquire);
+}
+
 Tensor Tensor::clone() const {
   if (!defined()) return {};
   Tensor t(dtype_, shape_);
-  if (nbytes()) std::memcpy(t.ptr_, ptr_, nbytes());
+  // Not yet copied to aligned storage: the bytes where they lie serve as well.
+  if (nbytes()) std::memcpy(t.ptr_, aligned() ? raw() : ptr_, nbytes());
   return t;
 }
 

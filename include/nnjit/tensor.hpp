@@ -78,6 +78,15 @@ class Tensor {
   }
   // A view of memory owned elsewhere; `owner` keeps it alive (e.g. a mapped file).
   static Tensor view(DType dtype, Shape shape, void* data, std::shared_ptr<void> owner);
+  // The same for bytes at any alignment (a weight where the model file put it): data()
+  // and raw() first copy them to aligned storage, once (thread-safe), which all copies
+  // of the tensor then share; unaligned_bytes() reads them where they lie.
+  static Tensor view_unaligned(DType dtype, Shape shape, const void* data, std::shared_ptr<void> owner);
+  // The bytes it views, aligned or not, without copying (read them with std::memcpy);
+  // for a view_unaligned once copied, the bytes as viewed: writes went to the copy.
+  const void* unaligned_bytes() const { return ptr_; }
+  // False only for a view_unaligned() whose bytes have not been copied yet.
+  bool aligned() const;
 
   bool defined() const { return dtype_ != DType::Undefined; }
   DType dtype() const { return dtype_; }
@@ -87,17 +96,17 @@ class Tensor {
   int64_t numel() const { return numel_; }
   std::size_t nbytes() const { return static_cast<std::size_t>(numel_) * dtype_size(dtype_); }
 
-  void* raw() { return ptr_; }
-  const void* raw() const { return ptr_; }
+  void* raw() { return unaligned_ ? resolve() : ptr_; }
+  const void* raw() const { return unaligned_ ? resolve() : ptr_; }
   template <class T>
   T* data() {
     check_type(dtype_of<T>());
-    return static_cast<T*>(ptr_);
+    return static_cast<T*>(raw());
   }
   template <class T>
   const T* data() const {
     check_type(dtype_of<T>());
-    return static_cast<const T*>(ptr_);
+    return static_cast<const T*>(raw());
   }
 
   Tensor clone() const;
@@ -113,12 +122,15 @@ class Tensor {
     for (int64_t i = 0; i < t.numel(); ++i) dst[i] = data[i];
   }
   void check_type(DType want) const;
+  struct Unaligned;        // a view_unaligned's bytes and their aligned copy (tensor.cpp)
+  void* resolve() const;   // the aligned copy, made on first call
 
   DType dtype_ = DType::Undefined;
   Shape shape_;
   int64_t numel_ = 0;
   std::shared_ptr<void> owner_;
-  void* ptr_ = nullptr;
+  void* ptr_ = nullptr;  // for a view_unaligned, its bytes where they lie
+  std::shared_ptr<Unaligned> unaligned_;
 };
 
 struct NamedTensor {

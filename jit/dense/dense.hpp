@@ -134,7 +134,7 @@ struct DenseWeights {
 };
 
 // Packs ONNX weights [K][C][k][k] and an optional bias [K] (null: none) for `plan`.
-DenseWeights pack_dense_weights(const DensePlan& plan, const float* weights, const float* bias);
+DenseWeights pack_dense_weights(const DensePlan& plan, FloatsIn weights, FloatsIn bias);
 
 // What one call of the generated code reads. Pointers are to one image.
 struct DenseArgs {

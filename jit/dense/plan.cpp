@@ -147,7 +147,7 @@ std::variant<DensePlan, std::string> plan_dense(const DenseShape& shape, const H
   return plan;
 }
 
-DenseWeights pack_dense_weights(const DensePlan& plan, const float* weights, const float* bias) {
+DenseWeights pack_dense_weights(const DensePlan& plan, FloatsIn weights, FloatsIn bias) {
   const int64_t C = plan.shape.in_channels, K = plan.shape.out_channels, B = plan.block, k = plan.shape.kernel;
   DenseWeights w{AlignedBuffer<float>(plan.packed_weights_floats()), AlignedBuffer<float>(plan.packed_bias_floats())};
   // Tile t holds [kh][in block][kw][c in block][kb][B]: per tap and input channel, the
@@ -162,14 +162,14 @@ DenseWeights pack_dense_weights(const DensePlan& plan, const float* weights, con
     // buffer is zero already: padding channels are skipped).
     for (int64_t jb = 0; jb < kb && first_oc + jb * B < K; ++jb) {
       const int64_t oc0 = first_oc + jb * B, rows = std::min(B, K - oc0);
-      const float* from = weights + oc0 * C * k * k;
+      const FloatsIn from = weights + oc0 * C * k * k;
       float* to = dst + jb * B;
       for (int64_t c = 0; c < C; ++c) {
         const int64_t cb = c / B, ci = c % B;
         for (int64_t kh = 0; kh < k; ++kh)
           for (int64_t kw = 0; kw < k; ++kw) {
             float* line = to + (((kh * plan.in_blocks + cb) * k + kw) * B + ci) * kb * B;
-            const float* col = from + (c * k + kh) * k + kw;
+            const FloatsIn col = from + (c * k + kh) * k + kw;
             for (int64_t j = 0; j < rows; ++j) line[j] = col[j * C * k * k];
           }
       }

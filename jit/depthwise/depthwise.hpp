@@ -121,7 +121,7 @@ struct DepthwiseWeights {
 };
 
 // Packs ONNX weights [C][1][k][k] and an optional bias [C] (null: none) for `plan`.
-DepthwiseWeights pack_depthwise_weights(const DepthwisePlan& plan, const float* weights, const float* bias);
+DepthwiseWeights pack_depthwise_weights(const DepthwisePlan& plan, FloatsIn weights, FloatsIn bias);
 
 // What one call of the generated code reads. Pointers are to one image.
 struct DepthwiseArgs {

@@ -123,7 +123,7 @@ std::variant<DepthwisePlan, std::string> plan_depthwise(const DepthwiseShape& sh
   return plan;
 }
 
-DepthwiseWeights pack_depthwise_weights(const DepthwisePlan& plan, const float* weights, const float* bias) {
+DepthwiseWeights pack_depthwise_weights(const DepthwisePlan& plan, FloatsIn weights, FloatsIn bias) {
   const int64_t C = plan.shape.channels, B = plan.block, kk = int64_t{plan.shape.kernel} * plan.shape.kernel;
   DepthwiseWeights w{AlignedBuffer<float>(plan.packed_weights_floats()), AlignedBuffer<float>(plan.packed_bias_floats())};
   // [C/B][kh][kw][B]: one vector per tap, the channels of a block side by side; padding

@@ -104,8 +104,8 @@ struct GemmWeights {
 // Packs alpha * W and beta * bias for `plan`. `weights` is [K][N], or [N][K] when
 // `trans_b`; `bias` is [N] or null (none). Throws std::invalid_argument on a null
 // `weights`.
-GemmWeights pack_gemm_weights(const GemmPlan& plan, const float* weights, bool trans_b = false, float alpha = 1.f,
-                              const float* bias = nullptr, float beta = 1.f);
+GemmWeights pack_gemm_weights(const GemmPlan& plan, FloatsIn weights, bool trans_b = false, float alpha = 1.f,
+                              FloatsIn bias = nullptr, float beta = 1.f);
 
 // What one call of the generated code reads. src and dst point at row 0 of X and Y; the
 // call computes rows [row_begin, row_end) of panels [panel_begin, panel_end).

@@ -195,8 +195,8 @@ std::variant<GemmPlan, std::string> plan_gemm(const GemmShape& shape, const Host
   return plan;
 }
 
-GemmWeights pack_gemm_weights(const GemmPlan& plan, const float* weights, bool trans_b, float alpha,
-                              const float* bias, float beta) {
+GemmWeights pack_gemm_weights(const GemmPlan& plan, FloatsIn weights, bool trans_b, float alpha,
+                              FloatsIn bias, float beta) {
   if (weights == nullptr) throw std::invalid_argument("pack_gemm_weights: null weights for " + plan.shape.key());
   const int64_t K = plan.shape.k, N = plan.shape.n;
   GemmWeights w{AlignedBuffer<float>(plan.packed_weights_floats()), AlignedBuffer<float>(plan.packed_bias_floats())};
@@ -208,7 +208,7 @@ GemmWeights pack_gemm_weights(const GemmPlan& plan, const float* weights, bool t
     float* dst = w.weights.data() + first * K;
     if (!trans_b) {
       for (int64_t k = 0; k < K; ++k) {
-        const float* from = weights + k * N + first;
+        const FloatsIn from = weights + k * N + first;
         for (int64_t j = 0; j < cols; ++j) dst[k * width + j] = alpha * from[j];
       }
     } else {
@@ -216,7 +216,7 @@ GemmWeights pack_gemm_weights(const GemmPlan& plan, const float* weights, bool t
       constexpr int64_t kRun = 64;
       for (int64_t k0 = 0; k0 < K; k0 += kRun)
         for (int64_t j = 0; j < cols; ++j) {
-          const float* from = weights + (first + j) * K;
+          const FloatsIn from = weights + (first + j) * K;
           for (int64_t k = k0; k < std::min(K, k0 + kRun); ++k) dst[k * width + j] = alpha * from[k];
         }
     }

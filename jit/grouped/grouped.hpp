@@ -161,7 +161,7 @@ struct GroupedWeights {
 };
 
 // Packs ONNX weights [K][C/G][k][k] and an optional bias [K] (null: none) for `plan`.
-GroupedWeights pack_grouped_weights(const GroupedPlan& plan, const float* weights, const float* bias);
+GroupedWeights pack_grouped_weights(const GroupedPlan& plan, FloatsIn weights, FloatsIn bias);
 
 // What one call of the generated code reads. Pointers are to one image.
 struct GroupedArgs {

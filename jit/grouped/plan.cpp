@@ -145,7 +145,7 @@ std::variant<GroupedPlan, std::string> plan_grouped(const GroupedShape& shape, c
   return plan;
 }
 
-GroupedWeights pack_grouped_weights(const GroupedPlan& plan, const float* weights, const float* bias) {
+GroupedWeights pack_grouped_weights(const GroupedPlan& plan, FloatsIn weights, FloatsIn bias) {
   const auto& s = plan.shape;
   const int64_t B = plan.block, k = s.kernel, Cg = s.in_per_group(), Kg = s.out_per_group();
   const int64_t nw = plan.window_blocks;

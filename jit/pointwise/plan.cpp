@@ -248,7 +248,7 @@ std::vector<PointwiseSlice> slice_pointwise(const PointwisePlan& whole, int part
   return slices;
 }
 
-PointwiseWeights pack_pointwise_weights(const PointwisePlan& plan, const float* weights, const float* bias) {
+PointwiseWeights pack_pointwise_weights(const PointwisePlan& plan, FloatsIn weights, FloatsIn bias) {
   const int64_t C = plan.shape.in_channels, K = plan.shape.out_channels, B = plan.block;
   PointwiseWeights w{AlignedBuffer<float>(plan.packed_weights_floats()), AlignedBuffer<float>(plan.packed_bias_floats())};
   // Tile t holds [C][kb][B]: for each input channel, the tile's output channels in a row,
@@ -262,7 +262,7 @@ PointwiseWeights pack_pointwise_weights(const PointwisePlan& plan, const float* 
     // already: output channels past K are skipped).
     for (int64_t jb = 0; jb < kb && first_oc + jb * B < K; ++jb) {
       const int64_t oc0 = first_oc + jb * B, rows = std::min(B, K - oc0);
-      const float* from = weights + oc0 * C;
+      const FloatsIn from = weights + oc0 * C;
       float* to = dst + jb * B;
       for (int64_t c = 0; c < C; ++c)
         for (int64_t j = 0; j < rows; ++j) to[c * kb * B + j] = from[j * C + c];

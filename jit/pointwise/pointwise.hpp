@@ -139,7 +139,7 @@ struct PointwiseWeights {
 };
 
 // Packs ONNX weights [K][C] and an optional bias [K] (null: none) for `plan`.
-PointwiseWeights pack_pointwise_weights(const PointwisePlan& plan, const float* weights, const float* bias);
+PointwiseWeights pack_pointwise_weights(const PointwisePlan& plan, FloatsIn weights, FloatsIn bias);
 
 // What one call of the generated code reads. Pointers are to one image.
 struct PointwiseArgs {
