@@ -3,6 +3,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <iterator>
 #include <new>
 #include <stdexcept>
 
@@ -14,45 +18,145 @@ namespace {
 
 // Enough for a small kernel; Xbyak's AutoGrow doubles it as needed.
 constexpr std::size_t kInitialCodeBytes = 16 << 10;
+constexpr std::size_t kChunkBytes = std::size_t{1} << 20;
+constexpr std::size_t kUnit = 64;  // kernels start on a cache line
 
 std::size_t page_size() {
   static const std::size_t size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
   return size;
 }
 
+std::size_t round_up(std::size_t v, std::size_t to) { return (v + to - 1) / to * to; }
+
+[[noreturn]] void fail(const std::string& what) { throw std::runtime_error("code arena: " + what + ": " + std::strerror(errno)); }
+
 }  // namespace
 
-uint8_t* CodePageAllocator::alloc(size_t size) {
-  const std::size_t page = page_size();
-  const std::size_t length = (std::max<std::size_t>(size, 1) + page - 1) / page * page;
-  void* p = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-  auto* bytes = static_cast<uint8_t*>(p);
-  mapped_[bytes] = length;
-  return bytes;
+struct CodeArena::Chunk {
+  std::uint8_t* base = nullptr;  // read+execute
+  std::size_t bytes = 0;
+  std::size_t file_offset = 0;
+  std::map<std::size_t, std::size_t> free;  // offset -> length, coalesced
+};
+
+CodeArena& CodeArena::instance() {
+  static CodeArena* arena = new CodeArena();  // never destroyed: static objects may hold kernels
+  return *arena;
 }
 
-void CodePageAllocator::free(uint8_t* p) {
-  if (p == nullptr) return;
-  auto it = mapped_.find(p);
-  if (it == mapped_.end()) return;
-  munmap(p, it->second);
-  mapped_.erase(it);
+CodeArena::CodeArena() {
+#ifdef MFD_EXEC
+  fd_ = static_cast<int>(::memfd_create("nnjit-code", MFD_CLOEXEC | MFD_EXEC));
+  if (fd_ < 0)
+#endif
+    fd_ = static_cast<int>(::memfd_create("nnjit-code", MFD_CLOEXEC));
+  if (fd_ < 0) return;
+  // Probe once that the memfd may be mapped executable (vm.memfd_noexec, sandboxes).
+  if (::ftruncate(fd_, static_cast<off_t>(page_size())) == 0) {
+    void* p = ::mmap(nullptr, page_size(), PROT_READ | PROT_EXEC, MAP_SHARED, fd_, 0);
+    if (p != MAP_FAILED) {
+      ::munmap(p, page_size());
+      return;
+    }
+  }
+  ::close(fd_);
+  fd_ = -1;
 }
 
-CodePageAllocator::~CodePageAllocator() {
-  for (auto& [p, length] : mapped_) munmap(p, length);
+CodeArena::Chunk* CodeArena::chunk_with(std::size_t bytes) {
+  for (auto& c : chunks_)
+    for (const auto& [offset, length] : c->free)
+      if (length >= bytes) return c.get();
+  auto c = std::make_unique<Chunk>();
+  c->bytes = round_up(std::max(bytes, kChunkBytes), page_size());
+  c->file_offset = file_bytes_;
+  if (::ftruncate(fd_, static_cast<off_t>(file_bytes_ + c->bytes)) != 0) fail("cannot grow the memfd");
+  void* p = ::mmap(nullptr, c->bytes, PROT_READ | PROT_EXEC, MAP_SHARED, fd_, static_cast<off_t>(c->file_offset));
+  if (p == MAP_FAILED) fail("cannot map code");
+  file_bytes_ += c->bytes;
+  c->base = static_cast<std::uint8_t*>(p);
+  c->free[0] = c->bytes;
+  chunks_.push_back(std::move(c));
+  return chunks_.back().get();
+}
+
+const std::uint8_t* CodeArena::place(const std::uint8_t* code, std::size_t size) {
+  const std::size_t bytes = round_up(std::max<std::size_t>(size, 1), kUnit);
+  if (fd_ < 0) {  // the fallback: a private mapping per kernel, flipped once written
+    const std::size_t length = round_up(bytes, page_size());
+    void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) fail("cannot map code");
+    std::memcpy(p, code, size);
+    if (::mprotect(p, length, PROT_READ | PROT_EXEC) != 0) {
+      ::munmap(p, length);
+      fail("cannot make code executable");
+    }
+    return static_cast<std::uint8_t*>(p);
+  }
+  std::lock_guard lock(mutex_);
+  Chunk& c = *chunk_with(bytes);
+  auto it = std::find_if(c.free.begin(), c.free.end(), [&](const auto& r) { return r.second >= bytes; });
+  const std::size_t offset = it->first, left = it->second - bytes;
+  c.free.erase(it);
+  if (left > 0) c.free[offset + bytes] = left;
+  for (std::size_t done = 0; done < size;) {
+    const ssize_t n = ::pwrite(fd_, code + done, size - done, static_cast<off_t>(c.file_offset + offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      c.free[offset] = bytes;  // (not coalesced: harmless)
+      fail("cannot write code");
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return c.base + offset;
+}
+
+std::size_t CodeArena::mapped_bytes() {
+  std::lock_guard lock(mutex_);
+  return file_bytes_;
+}
+
+void CodeArena::release(const std::uint8_t* at, std::size_t size) {
+  if (at == nullptr) return;
+  const std::size_t bytes = round_up(std::max<std::size_t>(size, 1), kUnit);
+  if (fd_ < 0) {
+    ::munmap(const_cast<std::uint8_t*>(at), round_up(bytes, page_size()));
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  for (auto& c : chunks_) {
+    const auto addr = reinterpret_cast<std::uintptr_t>(at), base = reinterpret_cast<std::uintptr_t>(c->base);
+    if (addr < base || addr - base >= c->bytes) continue;
+    std::size_t offset = addr - base, length = bytes;
+    auto next = c->free.lower_bound(offset);
+    if (next != c->free.end() && next->first == offset + length) {  // merge with the range after
+      length += next->second;
+      next = c->free.erase(next);
+    }
+    if (next != c->free.begin()) {  // and with the one before
+      auto prev = std::prev(next);
+      if (prev->first + prev->second == offset) {
+        offset = prev->first;
+        length += prev->second;
+        c->free.erase(prev);
+      }
+    }
+    c->free[offset] = length;
+    return;
+  }
 }
 
 JitKernel::JitKernel(std::string name, std::string serves)
-    : Xbyak::CodeGenerator(kInitialCodeBytes, Xbyak::AutoGrow, &code_allocator_),
+    : Xbyak::CodeGenerator(kInitialCodeBytes, Xbyak::AutoGrow, &emit_allocator_),
       name_(std::move(name)),
       serves_(std::move(serves)) {
   if (name_.empty()) throw std::invalid_argument("JitKernel: a kernel needs a name");
 }
 
 JitKernel::~JitKernel() {
-  if (finalized_) JitRegistry::instance().remove(getCode());
+  if (!finalized_) return;
+  JitRegistry::instance().remove(code_);
+  CodeArena::instance().release(code_, getSize());
 }
 
 // rbx, rbp, r12-r15: the registers System V makes the callee preserve.
@@ -75,9 +179,10 @@ void JitKernel::epilogue() {
 
 void JitKernel::finalize() {
   if (finalized_) throw std::logic_error("JitKernel '" + name_ + "': finalize() called twice");
-  ready(PROTECT_RE);
+  ready();  // resolves labels; the emit buffer is not protected (EmitAllocator)
+  code_ = CodeArena::instance().place(getCode(), getSize());
   finalized_ = true;
-  JitRegistry::instance().add(JitBlob{name_, serves_, getCode(), getSize()});
+  JitRegistry::instance().add(JitBlob{name_, serves_, code_, getSize()});
 }
 
 }  // namespace nnjit::jit

@@ -13,9 +13,11 @@
 //   };
 //
 // Contracts:
-//  - Code memory is mapped read+write while the kernel is emitted and read+execute after
-//    finalize(); it is never writable and executable at once. Nothing may be emitted
-//    after finalize().
+//  - The kernel is emitted into plain heap memory (never executable); finalize() copies
+//    it into the code arena, whose memory is mapped read+execute and never writable (it
+//    is written through its file, a memfd). Nothing may be emitted after finalize().
+//    Generated code must be position-independent (rip-relative data, relative jumps):
+//    it runs at another address than it was emitted at.
 //  - A kernel is registered (name, address, size, serves) from finalize() until it is
 //    destroyed; the registry never lists freed code.
 //  - Generated functions follow the System V AMD64 ABI: prologue() saves rbx, rbp and
@@ -27,34 +29,59 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
-#include <unordered_map>
+#include <vector>
 
 #include <xbyak/xbyak.h>
 
 namespace nnjit::jit {
 
-// Hands Xbyak whole pages from mmap, mapped read+write; Xbyak flips them to read+execute
-// in ready(PROTECT_RE) and back to read+write before freeing. Heap memory from
-// posix_memalign would do only if the code never shared its last page with other data.
-class CodePageAllocator : public Xbyak::Allocator {
+// Where Xbyak emits: heap memory, never made executable (finalize() copies the code out).
+class EmitAllocator : public Xbyak::Allocator {
  public:
-  uint8_t* alloc(size_t size) override;
-  void free(uint8_t* p) override;
-  ~CodePageAllocator() override;
+  bool useProtect() const override { return false; }
+};
+
+// Read+execute memory for finished kernels, shared by all of them. Code is written through
+// a memfd with pwrite and runs from a read+execute mapping of it: no page is ever mapped
+// writable and executable, and placing a kernel costs one syscall — no mprotect, whose
+// TLB shootdowns cost every other thread of the process (and a VM exit each on a VM).
+// Kernels take 64-byte units first-fit in 1 MiB chunks; freed ranges are reused. Where a
+// memfd cannot be mapped executable (a sandbox), each kernel gets its own private
+// mapping, written read+write and then flipped to read+execute.
+class CodeArena {
+ public:
+  static CodeArena& instance();
+  // A read+execute copy of `size` bytes of code. Throws std::runtime_error.
+  const std::uint8_t* place(const std::uint8_t* code, std::size_t size);
+  void release(const std::uint8_t* at, std::size_t size);
+  // Bytes of code memory mapped (the chunks; kernels of the fallback not counted).
+  std::size_t mapped_bytes();
+
+  CodeArena(const CodeArena&) = delete;
+  CodeArena& operator=(const CodeArena&) = delete;
 
  private:
-  std::unordered_map<uint8_t*, size_t> mapped_;  // start -> length
+  CodeArena();
+  ~CodeArena() = delete;  // lives as long as the process
+  struct Chunk;
+  Chunk* chunk_with(std::size_t bytes);
+  std::mutex mutex_;
+  int fd_ = -1;                 // -1: the per-kernel fallback
+  std::size_t file_bytes_ = 0;  // the memfd's size, every chunk end to end
+  std::vector<std::unique_ptr<Chunk>> chunks_;
 };
 
 namespace detail {
 // Lets JitKernel construct its allocator before the CodeGenerator base that uses it.
-struct CodePageAllocatorHolder {
-  CodePageAllocator code_allocator_;
+struct EmitAllocatorHolder {
+  EmitAllocator emit_allocator_;
 };
 }  // namespace detail
 
-class JitKernel : private detail::CodePageAllocatorHolder, protected Xbyak::CodeGenerator {
+class JitKernel : private detail::EmitAllocatorHolder, protected Xbyak::CodeGenerator {
  public:
   JitKernel(const JitKernel&) = delete;
   JitKernel& operator=(const JitKernel&) = delete;
@@ -63,7 +90,7 @@ class JitKernel : private detail::CodePageAllocatorHolder, protected Xbyak::Code
   const std::string& name() const { return name_; }
   const std::string& serves() const { return serves_; }
   // The entry point; null before finalize().
-  const void* code() const { return finalized_ ? getCode() : nullptr; }
+  const void* code() const { return code_; }
   std::size_t code_size() const { return getSize(); }
   bool finalized() const { return finalized_; }
 
@@ -76,7 +103,7 @@ class JitKernel : private detail::CodePageAllocatorHolder, protected Xbyak::Code
   void prologue(std::size_t frame_bytes = 0);
   // Undoes prologue() and returns.
   void epilogue();
-  // Resolves labels, makes the code read+execute and registers it.
+  // Resolves labels, places the code in the code arena and registers it.
   void finalize();
 
   template <class Fn>
@@ -88,6 +115,7 @@ class JitKernel : private detail::CodePageAllocatorHolder, protected Xbyak::Code
   std::string name_;
   std::string serves_;
   std::size_t frame_bytes_ = 0;
+  const std::uint8_t* code_ = nullptr;  // in the code arena, from finalize()
   bool finalized_ = false;
 };
 

@@ -2,6 +2,7 @@
 // accuracy of the fused activations (ActivationEmitter) over their whole range.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -94,6 +95,19 @@ class AnswerKernel : public JitKernel {
   int operator()() const { return entry<int()>()(); }
 };
 
+// int f() { return 42; } after `nops` one-byte nops: a kernel of any size.
+class PaddedKernel : public JitKernel {
+ public:
+  explicit PaddedKernel(std::size_t nops) : JitKernel("test_padded", "test") {
+    prologue();
+    for (std::size_t i = 0; i < nops; ++i) db(0x90);
+    mov(eax, 42);
+    epilogue();
+    finalize();
+  }
+  int operator()() const { return entry<int()>()(); }
+};
+
 struct FakePlan {
   int id;
   std::string key() const { return "fake/" + std::to_string(id); }
@@ -111,7 +125,8 @@ TEST_CASE("JitKernel: callable, never writable and executable at once, registere
     CHECK(k() == 42);
     code = k.code();
     REQUIRE(code != nullptr);
-    CHECK(mapping_permissions(code) == "r-xp");
+    const std::string perms = mapping_permissions(code);
+    CHECK(perms.substr(0, 3) == "r-x");  // readable, executable, not writable
     auto blob = JitRegistry::instance().find(static_cast<const char*>(code) + 1);
     REQUIRE(blob.has_value());
     CHECK(blob->name == "test_answer_wx");
@@ -124,6 +139,33 @@ TEST_CASE("JitKernel: callable, never writable and executable at once, registere
   CHECK(JitRegistry::instance().size() == before);
   CHECK_FALSE(JitRegistry::instance().find(code).has_value());
   CHECK_THROWS_AS(AnswerKernel(""), std::invalid_argument);
+}
+
+TEST_CASE("CodeArena: kernels of every size, many alive at once, freed ranges reused") {
+  // More than a chunk of small kernels, one kernel bigger than a chunk, and kernels
+  // placed again where others were freed: each runs, and none overlaps another.
+  std::vector<std::unique_ptr<PaddedKernel>> kernels;
+  for (int i = 0; i < 3000; ++i) kernels.push_back(std::make_unique<PaddedKernel>(static_cast<std::size_t>(i % 700)));
+  kernels.push_back(std::make_unique<PaddedKernel>(std::size_t{3} << 19));  // 1.5 MiB
+  auto check_all = [&] {
+    std::vector<std::pair<const char*, std::size_t>> spans;
+    for (const auto& k : kernels) {
+      REQUIRE((*k)() == 42);
+      CHECK(mapping_permissions(k->code()).substr(0, 3) == "r-x");
+      spans.emplace_back(static_cast<const char*>(k->code()), k->code_size());
+    }
+    std::sort(spans.begin(), spans.end());
+    for (std::size_t i = 1; i < spans.size(); ++i) REQUIRE(spans[i - 1].first + spans[i - 1].second <= spans[i].first);
+  };
+  check_all();
+  // Free every other small kernel: the gaps left take the next small kernels, and the
+  // arena maps no more memory for them.
+  for (std::size_t i = 0; i + 1 < kernels.size(); i += 2) kernels[i].reset();
+  std::erase(kernels, nullptr);
+  const std::size_t mapped = CodeArena::instance().mapped_bytes();
+  for (int i = 0; i < 1000; ++i) kernels.push_back(std::make_unique<PaddedKernel>(static_cast<std::size_t>(i % 50)));
+  CHECK(CodeArena::instance().mapped_bytes() == mapped);
+  check_all();
 }
 
 TEST_CASE("JitRegistry: many threads adding and removing") {
