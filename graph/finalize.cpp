@@ -1,6 +1,7 @@
 // finalize(): from the graph as written to a graph with static shapes, in order.
 #include <algorithm>
 #include <map>
+#include <queue>
 #include <set>
 
 #include "graph/graph.hpp"
@@ -38,7 +39,10 @@ void bind_dims(Graph& g, const Options& options, std::vector<std::string>& probl
       throw_invalid(g.source + ": --dim " + name + " names no symbolic dimension of the model's inputs");
 }
 
-// Kahn's algorithm; the nodes left over lie on (or behind) a cycle.
+// Kahn's algorithm, taking among the ready nodes the one first in the model's order: a
+// model already in topological order (as ONNX requires) keeps the order its exporter wrote,
+// which is program order and keeps values short-lived; others get the nearest valid
+// order. The nodes left over lie on (or behind) a cycle.
 void sort_topologically(Graph& g) {
   const std::size_t n = g.nodes.size();
   std::vector<int> pending(n, 0);
@@ -49,17 +53,18 @@ void sort_topologically(Graph& g) {
         ++pending[i];
         consumers[static_cast<std::size_t>(v)].push_back(static_cast<int>(i));
       }
-  std::vector<int> order, ready;
-  for (std::size_t i = n; i-- > 0;)
-    if (pending[i] == 0) ready.push_back(static_cast<int>(i));
+  std::vector<int> order;
+  std::priority_queue<int, std::vector<int>, std::greater<>> ready;
+  for (std::size_t i = 0; i < n; ++i)
+    if (pending[i] == 0) ready.push(static_cast<int>(i));
   while (!ready.empty()) {
-    int i = ready.back();
-    ready.pop_back();
+    const int i = ready.top();
+    ready.pop();
     order.push_back(i);
     for (int v : g.nodes[static_cast<std::size_t>(i)].outputs) {
       if (v < 0) continue;
       for (int c : consumers[static_cast<std::size_t>(v)])
-        if (--pending[static_cast<std::size_t>(c)] == 0) ready.push_back(c);
+        if (--pending[static_cast<std::size_t>(c)] == 0) ready.push(c);
     }
   }
   if (order.size() != n) {

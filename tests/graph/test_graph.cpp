@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
 
 #include "graph/graph.hpp"
@@ -159,6 +160,31 @@ TEST_SUITE("graph") {
     CHECK(b.g.values[static_cast<std::size_t>(b.g.outputs[0])].shape == Shape{4, 3});
     REQUIRE(b.g.bound_dims.size() == 1);
     CHECK(b.g.bound_dims[0] == "batch=4");
+  }
+
+  TEST_CASE("a model in topological order keeps its order; one out of order gets the nearest valid order") {
+    // k is made by a node from constants (folded after the sort). Program order computes
+    // m = a1 * k before n = -a1; a depth-first order from the last ready node would run
+    // Neg first and keep a1 and n alive across the Mul.
+    auto names = [](const Graph& g) {
+      std::string out;
+      for (const graph::Node& n : g.nodes) out += n.op_type + " ";
+      return out;
+    };
+    auto build = [](const std::vector<int>& order) {
+      Builder b;
+      b.input("x", {2, 3}).constant("c", Tensor::from(std::vector<float>{2.f}, {1}));
+      const std::vector<std::function<void()>> nodes = {
+          [&] { b.node("Relu", {"x"}, {"a1"}); },       [&] { b.node("Neg", {"c"}, {"k"}); },
+          [&] { b.node("Mul", {"a1", "k"}, {"m"}); },  [&] { b.node("Neg", {"a1"}, {"n"}); },
+          [&] { b.node("Add", {"m", "n"}, {"y"}); }};
+      for (int i : order) nodes[static_cast<std::size_t>(i)]();
+      b.output("y");
+      graph::finalize(b.g, {});
+      return b.g;
+    };
+    CHECK(names(build({0, 1, 2, 3, 4})) == "Relu Mul Neg Add ");
+    CHECK(names(build({4, 3, 2, 1, 0})) == "Relu Neg Mul Add ");  // each right after what it waits for
   }
 
   TEST_CASE("a --dim naming no symbolic dimension is invalid input") {

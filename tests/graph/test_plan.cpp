@@ -543,12 +543,12 @@ Net row_stream_net() {
   attr_ints(mp, "kernel_shape", {3, 3});
   attr_ints(mp, "strides", {2, 2});
   attr_ints(mp, "pads", {1, 1, 1, 1});
-  n.conv("p1", "side", 48, 40, 3, 1, 1, 2);  // the residual, 40 x 25 x 23
   n.conv("p1", "e1", 48, 32, 1);             // a pointwise first stage
   n.op("Relu", {"e1"}, "q1");
   n.conv("q1", "c2", 32, 64, 5, 1, 2);       // 64 x 49 x 45 floats: 550 KiB
   n.op("Relu", {"c2"}, "r2");
   n.conv("r2", "c3", 64, 40, 3, 1, 1, 2);
+  n.conv("p1", "side", 48, 40, 3, 1, 1, 2);  // the residual, 40 x 25 x 23, computed last
   n.op("Add", {"c3", "side"}, "a3");
   n.op("Relu", {"a3"}, "Y");
   n.output("Y");
