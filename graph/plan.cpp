@@ -960,6 +960,7 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
   }
   if (jit_on) {
     fuse_row_streams(g, plan, host, options.threads, limits);
+    fold_crops(g, plan, host);
     alias_concats(g, plan);
   }
   return plan;

@@ -164,6 +164,9 @@ struct PlannedStep {
   // row_stream only: inputs {src, then weights and bias of each stage (-1 for a pool),
   // then the last stage's residual or -1}, outputs {dst, buffers}.
   std::optional<RowStreamPlan> stream;
+  // conv with a pointwise plan only: pixels of src skipped before the first it reads (a
+  // crop folded into the conv, see fold_crops); the plan is then of the uncropped src.
+  int64_t src_shift = 0;
 };
 
 struct ExecutionPlan {

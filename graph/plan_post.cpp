@@ -166,6 +166,54 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
   }
 }
 
+// DARTS's FactorizedReduce reads x[:, :, 1:, 1:] with a stride-2 1x1 conv: over the whole
+// x the same conv gives the same 28x28 output, one row and one column in, and the 385 KiB
+// crop (and its copy) goes. A crop whose reader is another crop folds into it first.
+void fold_crops(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host) {
+  std::vector<int> readers(g.values.size() + plan.added_values.size(), 0);
+  for (const PlannedStep& st : plan.steps)
+    for (int v : st.inputs)
+      if (v >= 0) ++readers[static_cast<std::size_t>(v)];
+  for (int v : g.outputs) ++readers[static_cast<std::size_t>(v)];
+  for (std::size_t k = 0; k < plan.steps.size(); ++k) {
+    const PlannedStep& crop = plan.steps[k];
+    if (crop.kind != StepKind::crop) continue;
+    const int v = crop.outputs.at(0);
+    if (readers[static_cast<std::size_t>(v)] != 1) continue;
+    std::size_t j = k + 1;
+    for (; j < plan.steps.size(); ++j)
+      if (std::find(plan.steps[j].inputs.begin(), plan.steps[j].inputs.end(), v) != plan.steps[j].inputs.end()) break;
+    if (j == plan.steps.size() || plan.steps[j].inputs[0] != v) continue;
+    PlannedStep& reader = plan.steps[j];
+    const Shape& in = plan_value(g, plan, crop.inputs[0]).shape;
+    const int64_t top = crop.channels.at(0).second, left = crop.channels.at(1).second;
+    if (reader.kind == StepKind::crop) {
+      reader.channels[0].second += top;
+      reader.channels[1].second += left;
+    } else {
+      const auto* pw = std::get_if<jit::PointwisePlan>(&reader.plan);
+      if (reader.kind != StepKind::conv || pw == nullptr || reader.inputs.at(3) == v || pw->shape.src_plane != 0) continue;
+      jit::PointwiseShape whole = pw->shape;
+      whole.height = in[2];
+      whole.width = in[3];
+      const int64_t s = whole.stride;
+      if (whole.out_height() != pw->shape.out_height() || whole.out_width() != pw->shape.out_width() ||
+          top + (whole.out_height() - 1) * s >= in[2] || left + (whole.out_width() - 1) * s >= in[3])
+        continue;
+      auto planned = jit::plan_pointwise(whole, host);
+      const auto* p = std::get_if<jit::PointwisePlan>(&planned);
+      if (p == nullptr || p->block != pw->block) continue;
+      reader.plan = *p;
+      reader.src_shift = top * in[3] + left;
+    }
+    reader.inputs[0] = crop.inputs[0];
+    reader.nodes.insert(reader.nodes.begin(), crop.nodes.begin(), crop.nodes.end());
+    reader.op = crop.op + "+" + reader.op;
+    plan.steps.erase(plan.steps.begin() + static_cast<std::ptrdiff_t>(k));
+    --k;
+  }
+}
+
 // A Concat (a gather step) of blocked values whose channels are whole blocks need not
 // copy: each input can be computed straight into its blocks of the output (one image;
 // offsets a multiple of 64 bytes). Inputs must be values a step computes, used by one

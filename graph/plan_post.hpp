@@ -18,6 +18,11 @@ int add_scratch(const Graph& g, ExecutionPlan& plan, const std::string& name, in
 void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host, int threads,
                       const PlanLimits& limits);
 
+// Crops (spatial Slices) read only by a pointwise conv that, planned on the uncropped
+// tensor, gives the same output: the conv reads the uncropped tensor from the crop's first
+// pixel on (PlannedStep::src_shift) and the crop goes. Crops of crops compose first.
+void fold_crops(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host);
+
 // Records block-aligned Concats of one image as alias candidates (ExecutionPlan::aliases).
 void alias_concats(const Graph& g, ExecutionPlan& plan);
 

@@ -113,10 +113,10 @@ void compile_pointwise(const graph::Graph& g, Step& s, const jit::PointwisePlan&
   if (parts.size() <= 1) parts = {{jit::get_pointwise_kernel(one, serves(g, s)), 0, 0}};
   if (parts.size() > 1) s.split = (plan.shape.stride == 1 ? "pixels/" : "rows/") + std::to_string(parts.size());
   if (by_tiles) s.split = "tiles/" + std::to_string(std::min<int64_t>(plan.tiles(), threads));
-  const int64_t batch = plan.shape.batch;
-  s.run = [parts, weights, pool, batch, by_tiles, src_image = plan.src_image_floats(),
+  const int64_t batch = plan.shape.batch, shift = s.src_shift * plan.block;
+  s.run = [parts, weights, pool, batch, by_tiles, shift, src_image = plan.src_image_floats(),
            dst_image = plan.dst_image_floats()](const ops::ComputeContext& c) {
-    const float* src = c.inputs[0]->data<float>();
+    const float* src = c.inputs[0]->data<float>() + shift;
     float* dst = c.outputs[0]->data<float>();
     const float* res = c.inputs[3] ? c.inputs[3]->data<float>() : nullptr;
     for (int64_t n = 0; n < batch; ++n) {

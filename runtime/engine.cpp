@@ -59,6 +59,7 @@ void plan_steps(ModelImpl& m, const graph::PlanLimits& limits) {
     s.se = std::move(p.se);
     s.stream = std::move(p.stream);
     s.channels = std::move(p.channels);
+    s.src_shift = p.src_shift;
     s.reason = std::move(p.reason);
     s.attrs = s.kind == graph::StepKind::reference ? &m.graph.nodes[static_cast<std::size_t>(s.nodes.at(0))].attrs
                                                    : &kNoAttributes;

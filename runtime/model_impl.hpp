@@ -37,6 +37,7 @@ struct Step {
   std::optional<graph::SqueezeExcitePlan> se;         // se_block steps
   std::optional<graph::RowStreamPlan> stream;         // row_stream steps
   std::vector<std::pair<int, int64_t>> channels;     // gather steps
+  int64_t src_shift = 0;                             // pointwise conv steps: see graph::PlannedStep
   std::size_t packed_bytes = 0;  // weights this step packed at compile
   const void* code = nullptr;  // the generated kernel, for the profiler
   std::size_t code_size = 0;

@@ -739,6 +739,23 @@ Net constant_operands() {
   return n;
 }
 
+// DARTS's FactorizedReduce at batch 2: relu(x) -> crop [1:, 1:] (two Slices) -> 1x1 stride 2,
+// which folds into the conv; a stride-1 1x1 over another crop, which cannot (the whole
+// tensor would give a larger output).
+Net crop_net() {
+  Net n;
+  n.input("X", {2, 24, 14, 14});
+  n.conv("X", "c0", 24, 24, 1);
+  n.op("Relu", {"c0"}, "r");
+  n.op("Slice", {"r", n.ints("rs", {1}), n.ints("re", {14}), n.ints("ra", {2})}, "rows");
+  n.op("Slice", {"rows", n.ints("cs", {1}), n.ints("ce", {14}), n.ints("ca", {3})}, "crop");
+  n.conv("crop", "Y", 24, 20, 1, 1, 0, 2);
+  n.op("Slice", {"r", n.ints("s2", {1, 1}), n.ints("e2", {14, 14}), n.ints("a2", {2, 3})}, "crop2");
+  n.conv("crop2", "Z", 24, 20, 1);
+  n.output("Y").output("Z");
+  return n;
+}
+
 struct NamedNet {
   const char* name;
   Net (*make)();
@@ -773,6 +790,7 @@ const std::vector<NamedNet>& all_nets() {
       {"block_net", block_net},
       {"gather_net", gather_net},
       {"misc_net", misc_net},
+      {"crop_net", crop_net},
       {"concat_net", concat_net},
       {"geometry_net", geometry_net},
       {"constant_operands", constant_operands},
@@ -1291,6 +1309,26 @@ TEST_SUITE("graph") {
     jit.reset();
     ref.reset();
     CHECK_FALSE(mapped(path));
+  }
+
+  TEST_CASE("plan_graph: a crop read by a strided pointwise conv is folded into it") {
+    for (const jit::HostInfo& host : {avx2_host(), avx512_host()}) {
+      CAPTURE(jit::isa_name(host));
+      const graph::Graph g = finalized(crop_net());
+      const ExecutionPlan p = plan_checked(g, host);
+      const PlannedStep* y = step_running(g, p, "Y");
+      REQUIRE(y);
+      CHECK_MESSAGE(y->op == "Slice+Slice+Conv", describe(g, p));
+      CHECK(y->src_shift == 14 + 1);  // one row and one column in
+      const auto src = static_cast<std::size_t>(y->inputs[0]);
+      REQUIRE(src >= g.values.size());  // the relu's blocked twin, not the crop's
+      CHECK(p.added_values[src - g.values.size()].name.rfind("r@", 0) == 0);
+      const auto& shape = std::get<jit::PointwisePlan>(y->plan).shape;
+      CHECK(shape.height == 14);
+      CHECK(shape.out_height() == 7);
+      CHECK(count_kind(p, StepKind::crop) == 1);  // crop2: stride 1 over 14 rows gives 14, not 13
+      CHECK(step_running(g, p, "Z")->src_shift == 0);
+    }
   }
 
   TEST_CASE("plan_graph end to end: isa=auto and isa=avx2 agree with isa=reference") {
