@@ -70,8 +70,10 @@ struct Graph {
 
 // A float constant's elements to read once, where they lie: a weight viewing the model
 // file unaligned (Tensor::view_unaligned) is read there, not copied to aligned storage.
+// A deferred one is computed now.
 inline jit::FloatsIn read_floats(const Tensor& t) {
-  return t.aligned() ? jit::FloatsIn(t.data<float>()) : jit::FloatsIn::bytes(t.unaligned_bytes());
+  if (!t.aligned() && t.unaligned_bytes() != nullptr) return jit::FloatsIn::bytes(t.unaligned_bytes());
+  return jit::FloatsIn(t.data<float>());
 }
 
 // Binds symbolic input dims (Options::dims, else Options::default_dim), sorts the nodes

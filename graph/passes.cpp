@@ -327,10 +327,25 @@ void merge(Graph& g, const Block& b, std::vector<char>& gone) {
   const int64_t kplane = ops::SpatialParams::product(kernel);
   Shape wshape{oc, icg};
   wshape.insert(wshape.end(), kernel.begin(), kernel.end());
-  Tensor w(DType::Float32, wshape), bias(DType::Float32, {oc});
-  float* wd = w.data<float>();
-  float* bd = bias.data<float>();
 
+  // What the sums read, captured by value: the merged weights are computed when first read
+  // (Tensor::deferred) — by the packer, on a compile worker — not here, one after another.
+  struct Branch {
+    Tensor w, b;                // weights, bias (undefined: none)
+    std::vector<int64_t> to;    // where each of its taps lands in the merged kernel
+  };
+  struct Norm {
+    Tensor scale, shift, mean, var;
+    float eps;
+  };
+  struct Sources {
+    std::vector<Branch> convs;
+    std::vector<Norm> norms;
+    int identities = 0;
+  };
+  auto src = std::make_shared<Sources>();
+  src->identities = b.identities;
+  auto constant = [&](int v) { return g.values[static_cast<std::size_t>(v)].constant; };
   for (std::size_t i = 0; i < b.convs.size(); ++i) {
     const Node& n = g.nodes[static_cast<std::size_t>(b.convs[i])];
     const ops::ConvParams& p = b.params[i];
@@ -348,35 +363,50 @@ void merge(Graph& g, const Block& b, std::vector<char>& gone) {
       }
       to[static_cast<std::size_t>(t)] = at;
     }
-    const jit::FloatsIn src = read_floats(g.values[static_cast<std::size_t>(n.inputs[1])].constant);
-    if (taps == kplane) {  // the merged kernel's size: element by element
-      for (int64_t i = 0; i < oc * icg * kplane; ++i) wd[i] += src[i];
-    } else {
-      for (int64_t f = 0; f < oc * icg; ++f)
-        for (int64_t t = 0; t < taps; ++t) wd[f * kplane + to[static_cast<std::size_t>(t)]] += src[f * taps + t];
-    }
-    if (n.inputs.size() == 3 && n.inputs[2] >= 0) {
-      const jit::FloatsIn bs = read_floats(g.values[static_cast<std::size_t>(n.inputs[2])].constant);
-      for (int64_t o = 0; o < oc; ++o) bd[o] += bs[o];
-    }
+    const bool has_bias = n.inputs.size() == 3 && n.inputs[2] >= 0;
+    src->convs.push_back({constant(n.inputs[1]), has_bias ? constant(n.inputs[2]) : Tensor(), std::move(to)});
   }
-
+  for (int ni : b.norms) {
+    const Node& n = g.nodes[static_cast<std::size_t>(ni)];
+    src->norms.push_back({constant(n.inputs[1]), constant(n.inputs[2]), constant(n.inputs[3]), constant(n.inputs[4]),
+                          n.attrs.get_float("epsilon", 1e-5f)});
+  }
   // x and BN(x): out channel o reads in channel o, index o % icg within its group.
   int64_t centre = 0;
   for (int64_t k : kernel) centre = centre * k + k / 2;
-  auto diagonal = [&](int64_t o) -> float& { return wd[(o * icg + o % icg) * kplane + centre]; };
-  for (int64_t o = 0; o < oc; ++o) diagonal(o) += static_cast<float>(b.identities);
-  for (int ni : b.norms) {
-    const Node& n = g.nodes[static_cast<std::size_t>(ni)];
-    auto param = [&](std::size_t k) { return g.values[static_cast<std::size_t>(n.inputs[k])].constant.data<float>(); };
-    const float *scale = param(1), *shift = param(2), *mean = param(3), *var = param(4);
-    const float eps = n.attrs.get_float("epsilon", 1e-5f);
-    for (int64_t o = 0; o < oc; ++o) {
-      const float s = scale[o] / std::sqrt(var[o] + eps);
-      diagonal(o) += s;
-      bd[o] += shift[o] - mean[o] * s;
+  auto norm_scale = [](const Norm& nm, int64_t o) {
+    return read_floats(nm.scale)[o] / std::sqrt(read_floats(nm.var)[o] + nm.eps);
+  };
+  Tensor w = Tensor::deferred(DType::Float32, wshape, [src, oc, icg, kplane, centre, norm_scale](void* dst) {
+    auto* wd = static_cast<float*>(dst);
+    for (const Branch& br : src->convs) {
+      const jit::FloatsIn from = read_floats(br.w);
+      const auto taps = static_cast<int64_t>(br.to.size());
+      if (taps == kplane) {  // the merged kernel's size: element by element
+        for (int64_t i = 0; i < oc * icg * kplane; ++i) wd[i] += from[i];
+      } else {
+        for (int64_t f = 0; f < oc * icg; ++f)
+          for (int64_t t = 0; t < taps; ++t) wd[f * kplane + br.to[static_cast<std::size_t>(t)]] += from[f * taps + t];
+      }
     }
-  }
+    for (int64_t o = 0; o < oc; ++o) {
+      float& diagonal = wd[(o * icg + o % icg) * kplane + centre];
+      diagonal += static_cast<float>(src->identities);
+      for (const Norm& nm : src->norms) diagonal += norm_scale(nm, o);
+    }
+  });
+  Tensor bias = Tensor::deferred(DType::Float32, {oc}, [src, oc, norm_scale](void* dst) {
+    auto* bd = static_cast<float*>(dst);
+    for (const Branch& br : src->convs) {
+      if (!br.b.defined()) continue;
+      const jit::FloatsIn from = read_floats(br.b);
+      for (int64_t o = 0; o < oc; ++o) bd[o] += from[o];
+    }
+    for (const Norm& nm : src->norms) {
+      const jit::FloatsIn shift = read_floats(nm.shift), mean = read_floats(nm.mean);
+      for (int64_t o = 0; o < oc; ++o) bd[o] += shift[o] - mean[o] * norm_scale(nm, o);
+    }
+  });
 
   const int root_out = g.nodes[static_cast<std::size_t>(b.adds.front())].outputs[0];
   const int conv_index = b.convs[chosen];

@@ -20,11 +20,42 @@ namespace nnjit::runtime {
 
 namespace {
 
-// A constant's floats for a packer, aligned or not (nullptr for an absent input): a weight
-// that still lies unaligned in the mapped model file is packed from there.
+// Buffers a compile worker reuses from step to step for the deferred constants it packs
+// (re-parameterised weights, Tensor::deferred): they are computed into these rather than
+// into fresh storage each, so packing faults in fresh memory only for what it keeps.
+// compile_steps installs one per worker thread; each step starts again at its first slot.
+class WeightStage {
+ public:
+  // `capacity`: floats of the largest deferred constant. Slots that big are reserved, and
+  // only the pages a step uses are faulted in, once.
+  explicit WeightStage(int64_t capacity) : capacity_(capacity) {}
+  const float* compute(const Tensor& t) {
+    if (used_ == slots_.size()) slots_.emplace_back(std::max(capacity_, t.numel()));
+    jit::AlignedBuffer<float>& b = slots_[used_];
+    if (static_cast<int64_t>(b.size()) < t.numel()) b = jit::AlignedBuffer<float>(t.numel());
+    std::memset(static_cast<void*>(b.data()), 0, t.nbytes());
+    if (!t.compute_into(b.data())) return nullptr;
+    ++used_;
+    return b.data();
+  }
+  void next_step() { used_ = 0; }
+
+ private:
+  int64_t capacity_;
+  std::vector<jit::AlignedBuffer<float>> slots_;
+  std::size_t used_ = 0;
+};
+thread_local WeightStage* t_stage = nullptr;
+
+// A constant's floats for a packer, valid until its step is compiled (nullptr for an
+// absent input): a weight lying unaligned in the mapped model file is packed from there,
+// a deferred one computed into the worker's stage.
 jit::FloatsIn data_or_null(const graph::Graph& g, int v) {
   if (v < 0) return nullptr;
-  return graph::read_floats(g.values[static_cast<std::size_t>(v)].constant);
+  const Tensor& t = g.values[static_cast<std::size_t>(v)].constant;
+  if (t_stage != nullptr && !t.aligned() && t.unaligned_bytes() == nullptr && t.dtype() == DType::Float32)
+    if (const float* staged = t_stage->compute(t)) return staged;
+  return graph::read_floats(t);
 }
 
 std::string serves(const graph::Graph& g, const Step& s) {
@@ -791,8 +822,14 @@ void compile_steps(ModelImpl& m, int threads) {
   std::atomic<bool> failed{false};
   std::exception_ptr error;
   std::mutex error_mutex;
+  int64_t stage_floats = 0;  // the largest deferred constant
+  for (const graph::Value& v : m.graph.values)
+    if (!v.constant.aligned() && v.constant.unaligned_bytes() == nullptr)
+      stage_floats = std::max(stage_floats, v.constant.numel());
   auto work = [&] {
-    for (std::size_t i; !failed && (i = next++) < m.steps.size();) {
+    WeightStage stage(stage_floats);
+    t_stage = &stage;
+    for (std::size_t i; !failed && (i = next++) < m.steps.size(); stage.next_step()) {
       try {
         compile_step(m, m.steps[i]);
       } catch (...) {
@@ -801,6 +838,7 @@ void compile_steps(ModelImpl& m, int threads) {
         failed = true;
       }
     }
+    t_stage = nullptr;
   };
   const auto extra = static_cast<std::size_t>(std::max(0, std::min<int>(threads, static_cast<int>(m.steps.size())) - 1));
   std::vector<std::thread> helpers;

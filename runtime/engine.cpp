@@ -243,7 +243,8 @@ void release_packed_constants(ModelImpl& m) {
     Tensor& c = g.values[v].constant;
     if (!c.defined()) continue;
     if (!needed[v]) c = Tensor();
-    else if (g.file_bytes.holds(c.unaligned_bytes())) c = c.clone();  // let the file's mapping go
+    // Nothing left to compute or copy at run time, and the file's mapping can go.
+    else if (!c.aligned() || g.file_bytes.holds(c.unaligned_bytes())) c = c.clone();
   }
   g.file_bytes = {};
 }

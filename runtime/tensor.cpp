@@ -93,36 +93,65 @@ Tensor Tensor::view(DType dtype, Shape shape, void* data, std::shared_ptr<void> 
   return t;
 }
 
-struct Tensor::Unaligned {
+struct Tensor::Lazy {
+  std::function<void(void*)> fill;  // deferred; else copy the viewed bytes
+  std::mutex fill_mutex;            // guards fill: compute_into reads it, resolve clears it
   std::once_flag once;
   std::atomic<void*> aligned{nullptr};
-  Tensor copy;
+  Tensor storage;
 };
 
 Tensor Tensor::view_unaligned(DType dtype, Shape shape, const void* data, std::shared_ptr<void> owner) {
   Tensor t = view(dtype, std::move(shape), const_cast<void*>(data), std::move(owner));
   if (reinterpret_cast<std::uintptr_t>(data) % std::max<std::size_t>(dtype_size(dtype), 1) != 0)
-    t.unaligned_ = std::make_shared<Unaligned>();
+    t.lazy_ = std::make_shared<Lazy>();
   return t;
 }
 
-bool Tensor::aligned() const { return !unaligned_ || unaligned_->aligned.load(std::memory_order_acquire) != nullptr; }
+Tensor Tensor::deferred(DType dtype, Shape shape, std::function<void(void* dst)> fill) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.shape_ = std::move(shape);
+  t.numel_ = shape_numel(t.shape_);
+  t.lazy_ = std::make_shared<Lazy>();
+  t.lazy_->fill = std::move(fill);
+  return t;
+}
+
+bool Tensor::compute_into(void* dst) const {
+  if (!lazy_ || aligned()) return false;
+  // fill is set once at creation and cleared only by resolve(): read it under the same
+  // once_flag discipline by copying it first.
+  std::function<void(void*)> fill;
+  {
+    std::lock_guard lock(lazy_->fill_mutex);
+    fill = lazy_->fill;
+  }
+  if (!fill) return false;
+  fill(dst);
+  return true;
+}
+
+bool Tensor::aligned() const { return !lazy_ || lazy_->aligned.load(std::memory_order_acquire) != nullptr; }
 
 void* Tensor::resolve() const {
-  Unaligned& u = *unaligned_;
-  std::call_once(u.once, [&] {
-    u.copy = Tensor(dtype_, shape_);
-    if (nbytes()) std::memcpy(u.copy.ptr_, ptr_, nbytes());
-    u.aligned.store(u.copy.ptr_, std::memory_order_release);
+  Lazy& l = *lazy_;
+  std::call_once(l.once, [&] {
+    l.storage = Tensor(dtype_, shape_);
+    if (l.fill) l.fill(l.storage.ptr_);
+    else if (nbytes()) std::memcpy(l.storage.ptr_, ptr_, nbytes());
+    std::lock_guard lock(l.fill_mutex);
+    l.fill = nullptr;  // what it captured (source tensors) is not needed any more
+    l.aligned.store(l.storage.ptr_, std::memory_order_release);
   });
-  return u.aligned.load(std::memory_order_acquire);
+  return l.aligned.load(std::memory_order_acquire);
 }
 
 Tensor Tensor::clone() const {
   if (!defined()) return {};
   Tensor t(dtype_, shape_);
   // Not yet copied to aligned storage: the bytes where they lie serve as well.
-  if (nbytes()) std::memcpy(t.ptr_, aligned() ? raw() : ptr_, nbytes());
+  if (nbytes()) std::memcpy(t.ptr_, aligned() || ptr_ == nullptr ? raw() : ptr_, nbytes());
   return t;
 }
 

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -82,10 +83,20 @@ class Tensor {
   // and raw() first copy them to aligned storage, once (thread-safe), which all copies
   // of the tensor then share; unaligned_bytes() reads them where they lie.
   static Tensor view_unaligned(DType dtype, Shape shape, const void* data, std::shared_ptr<void> owner);
+  // Elements computed when first needed: data(), raw() and clone() call `fill` once
+  // (thread-safe) on zeroed aligned storage, which all copies of the tensor then share.
+  // A load-time transform (re-parameterised weights) then runs on whichever thread first
+  // reads it, and never for a tensor nobody reads.
+  static Tensor deferred(DType dtype, Shape shape, std::function<void(void* dst)> fill);
+  // For a deferred tensor not yet computed: computes its elements into `dst` (zeroed,
+  // nbytes() long) without keeping them — for a reader that needs them once, in a buffer
+  // of its own — and returns true. Otherwise does nothing and returns false.
+  bool compute_into(void* dst) const;
   // The bytes it views, aligned or not, without copying (read them with std::memcpy);
   // for a view_unaligned once copied, the bytes as viewed: writes went to the copy.
+  // Null for a deferred tensor.
   const void* unaligned_bytes() const { return ptr_; }
-  // False only for a view_unaligned() whose bytes have not been copied yet.
+  // False only for a view_unaligned() not yet copied or a deferred() not yet computed.
   bool aligned() const;
 
   bool defined() const { return dtype_ != DType::Undefined; }
@@ -96,8 +107,8 @@ class Tensor {
   int64_t numel() const { return numel_; }
   std::size_t nbytes() const { return static_cast<std::size_t>(numel_) * dtype_size(dtype_); }
 
-  void* raw() { return unaligned_ ? resolve() : ptr_; }
-  const void* raw() const { return unaligned_ ? resolve() : ptr_; }
+  void* raw() { return lazy_ ? resolve() : ptr_; }
+  const void* raw() const { return lazy_ ? resolve() : ptr_; }
   template <class T>
   T* data() {
     check_type(dtype_of<T>());
@@ -113,7 +124,7 @@ class Tensor {
   // Same storage, new shape of equal element count.
   Tensor reshaped(Shape shape) const;
   // True when both tensors share the same storage pointer.
-  bool same_storage(const Tensor& o) const { return ptr_ == o.ptr_; }
+  bool same_storage(const Tensor& o) const { return ptr_ == o.ptr_ && lazy_ == o.lazy_; }
 
  private:
   template <class T>
@@ -122,15 +133,15 @@ class Tensor {
     for (int64_t i = 0; i < t.numel(); ++i) dst[i] = data[i];
   }
   void check_type(DType want) const;
-  struct Unaligned;        // a view_unaligned's bytes and their aligned copy (tensor.cpp)
-  void* resolve() const;   // the aligned copy, made on first call
+  struct Lazy;             // how a view_unaligned or deferred gets its aligned storage (tensor.cpp)
+  void* resolve() const;   // that storage, made on first call
 
   DType dtype_ = DType::Undefined;
   Shape shape_;
   int64_t numel_ = 0;
   std::shared_ptr<void> owner_;
-  void* ptr_ = nullptr;  // for a view_unaligned, its bytes where they lie
-  std::shared_ptr<Unaligned> unaligned_;
+  void* ptr_ = nullptr;  // for a view_unaligned, its bytes where they lie; null if deferred
+  std::shared_ptr<Lazy> lazy_;
 };
 
 struct NamedTensor {

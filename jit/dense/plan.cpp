@@ -157,23 +157,22 @@ DenseWeights pack_dense_weights(const DensePlan& plan, FloatsIn weights, FloatsI
     const int kb = t < plan.main_tiles ? plan.main.oc_blocks : plan.tail.oc_blocks;
     const int64_t first_oc = t * plan.main.oc_blocks * B;
     float* dst = w.weights.data() + first_oc * k * k * plan.in_blocks * B;
-    // Block by block of B output channels: each step reads one float of B source rows
-    // (B sequential streams, [C][k][k] each) and writes one whole B-float line (the
-    // buffer is zero already: padding channels are skipped).
-    for (int64_t jb = 0; jb < kb && first_oc + jb * B < K; ++jb) {
-      const int64_t oc0 = first_oc + jb * B, rows = std::min(B, K - oc0);
-      const FloatsIn from = weights + oc0 * C * k * k;
-      float* to = dst + jb * B;
-      for (int64_t c = 0; c < C; ++c) {
-        const int64_t cb = c / B, ci = c % B;
-        for (int64_t kh = 0; kh < k; ++kh)
-          for (int64_t kw = 0; kw < k; ++kw) {
-            float* line = to + (((kh * plan.in_blocks + cb) * k + kw) * B + ci) * kb * B;
-            const FloatsIn col = from + (c * k + kh) * k + kw;
-            for (int64_t j = 0; j < rows; ++j) line[j] = col[j * C * k * k];
+    // One B-float line at a time (a float of each of B source rows, [C][k][k] each), input
+    // block by input block: per block the source is B x k x k floats of each row of the
+    // tile (in L1), and the writes run as k sequential streams (one per kh), not jumping
+    // a page per line. The buffer is zero already: padding channels are skipped.
+    for (int64_t cb = 0; cb < plan.in_blocks; ++cb)
+      for (int64_t kh = 0; kh < k; ++kh)
+        for (int64_t kw = 0; kw < k; ++kw)
+          for (int64_t ci = 0; ci < B && cb * B + ci < C; ++ci) {
+            const int64_t c = cb * B + ci;
+            float* line = dst + (((kh * plan.in_blocks + cb) * k + kw) * B + ci) * kb * B;
+            for (int64_t jb = 0; jb < kb && first_oc + jb * B < K; ++jb) {
+              const int64_t oc0 = first_oc + jb * B, rows = std::min(B, K - oc0);
+              const FloatsIn col = weights + ((oc0 * C + c) * k + kh) * k + kw;
+              for (int64_t j = 0; j < rows; ++j) line[jb * B + j] = col[j * C * k * k];
+            }
           }
-      }
-    }
   }
   if (bias != nullptr)
     for (int64_t oc = 0; oc < K; ++oc) w.bias[static_cast<std::size_t>(oc)] = bias[oc];

@@ -1,8 +1,11 @@
-// nnjit::Tensor views of unaligned bytes (a weight where the model file put it): they
-// read where they lie through unaligned_bytes(), and data()/raw() copy them to aligned
-// storage once, shared by every copy of the tensor, whichever thread asks first.
+// nnjit::Tensor's lazy kinds. Views of unaligned bytes (a weight where the model file put
+// it) read where they lie through unaligned_bytes(), and data()/raw() copy them to aligned
+// storage once, shared by every copy of the tensor, whichever thread asks first. Deferred
+// tensors (re-parameterised weights) compute their elements the same way, or into a
+// caller's buffer without keeping them (compute_into).
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -75,6 +78,66 @@ TEST_SUITE("tensor") {
       for (auto& th : threads) th.join();
       for (const float* p : seen) REQUIRE(p == seen[0]);
       CHECK(seen[0][3] == odd.values[3]);
+    }
+  }
+
+  // 0, 1, 2, ... computed by a fill that counts its calls.
+  struct Counted {
+    std::shared_ptr<std::atomic<int>> calls = std::make_shared<std::atomic<int>>(0);
+    Tensor make(int64_t n = 6) const {
+      return Tensor::deferred(DType::Float32, {n}, [calls = calls, n](void* dst) {
+        ++*calls;
+        for (int64_t i = 0; i < n; ++i) static_cast<float*>(dst)[i] += static_cast<float>(i);  // onto zeros
+      });
+    }
+  };
+
+  TEST_CASE("a deferred tensor computes its elements once, when first read, for every copy") {
+    const Counted c;
+    const Tensor t = c.make();
+    const Tensor copy = t;
+    CHECK_FALSE(t.aligned());
+    CHECK(t.unaligned_bytes() == nullptr);
+    CHECK(*c.calls == 0);
+    const float* p = copy.data<float>();
+    CHECK(*c.calls == 1);
+    CHECK(t.aligned());
+    CHECK(t.data<float>() == p);
+    CHECK(p[5] == 5.f);
+    CHECK(t.clone().data<float>()[3] == 3.f);
+    CHECK(*c.calls == 1);
+    CHECK_FALSE(t.same_storage(c.make()));  // two deferred tensors are not one storage
+    float out[6] = {};
+    CHECK_FALSE(t.compute_into(out));  // computed already: nothing to do
+  }
+
+  TEST_CASE("a deferred tensor computed into a caller's buffer keeps nothing; clone() computes it") {
+    const Counted c;
+    const Tensor t = c.make();
+    std::vector<float> out(6, 0.f);
+    CHECK(t.compute_into(out.data()));
+    CHECK(out[4] == 4.f);
+    CHECK(*c.calls == 1);
+    CHECK_FALSE(t.aligned());  // still not stored
+    const Tensor clone = t.clone();
+    CHECK(*c.calls == 2);
+    CHECK(clone.data<float>()[2] == 2.f);
+    const Counted never;
+    { const Tensor unread = never.make(); }
+    CHECK(*never.calls == 0);
+  }
+
+  TEST_CASE("a deferred tensor read by many threads at once is computed once") {
+    for (int round = 0; round < 20; ++round) {
+      const Counted c;
+      const Tensor t = c.make(1000);
+      std::vector<const float*> seen(4, nullptr);
+      std::vector<std::thread> threads;
+      for (std::size_t i = 0; i < seen.size(); ++i) threads.emplace_back([&, i] { seen[i] = Tensor(t).data<float>(); });
+      for (auto& th : threads) th.join();
+      for (const float* p : seen) REQUIRE(p == seen[0]);
+      CHECK(*c.calls == 1);
+      CHECK(seen[0][999] == 999.f);
     }
   }
 }
