@@ -3,6 +3,7 @@
 // seeded fuzzer; fuzz/fuzz_onnx_loader.cpp is the libFuzzer version.
 #include <doctest/doctest.h>
 
+#include <memory>
 #include <random>
 
 #include "onnx_test_util.hpp"
@@ -47,14 +48,26 @@ onnx::ModelProto rich_model() {
 }
 
 // Loads or throws nnjit::Error; anything else fails the test (a crash fails the run).
+// Both ways: bytes copied in, and bytes kept by an owner (as a mapped file is), whose
+// weights the graph then views where they lie; every constant is read to the end.
 void load_or_refuse(const std::string& bytes, int& loaded, int& refused) {
-  try {
-    // base_dir does not exist: external data in a mutated model must be refused, not found.
-    graph::Graph g = loaders::load_onnx(bytes.data(), bytes.size(), "fuzz.onnx", "/nonexistent-nnjit-dir");
-    ++loaded;
-  } catch (const Error& e) {
-    ++refused;
-    CHECK(std::string(e.what()).rfind("fuzz.onnx: ", 0) == 0);
+  for (bool owned : {false, true}) {
+    try {
+      auto keep = std::make_shared<std::string>(bytes);
+      // base_dir does not exist: external data in a mutated model must be refused, not found.
+      graph::Graph g = loaders::load_onnx(keep->data(), keep->size(), "fuzz.onnx", "/nonexistent-nnjit-dir",
+                                          owned ? std::shared_ptr<void>(keep) : std::shared_ptr<void>());
+      keep.reset();
+      std::uint8_t sum = 0;
+      for (const graph::Value& v : g.values)
+        if (v.constant.defined() && v.constant.nbytes() > 0)
+          sum ^= static_cast<const std::uint8_t*>(v.constant.raw())[v.constant.nbytes() - 1];
+      (void)sum;
+      if (owned) ++loaded;
+    } catch (const Error& e) {
+      if (owned) ++refused;
+      CHECK(std::string(e.what()).rfind("fuzz.onnx: ", 0) == 0);
+    }
   }
 }
 
