@@ -99,6 +99,24 @@ std::optional<RowStage> row_stage(const PlannedStep& st, bool first) {
   return std::nullopt;
 }
 
+// Per value id (the graph's, then the plan's added ones): how many steps read it.
+std::vector<int> step_readers(const Graph& g, const ExecutionPlan& plan) {
+  std::vector<int> readers(g.values.size() + plan.added_values.size(), 0);
+  for (const PlannedStep& st : plan.steps)
+    for (int v : st.inputs)
+      if (v >= 0) ++readers[static_cast<std::size_t>(v)];
+  return readers;
+}
+
+// The first step after step `after` that reads value `v`; plan.steps.size() if none.
+std::size_t next_reader(const ExecutionPlan& plan, std::size_t after, int v) {
+  std::size_t j = after + 1;
+  while (j < plan.steps.size() &&
+         std::find(plan.steps[j].inputs.begin(), plan.steps[j].inputs.end(), v) == plan.steps[j].inputs.end())
+    ++j;
+  return j;
+}
+
 }  // namespace
 
 // Chains of up to three steps, each the only reader of the one before's output, become
@@ -108,10 +126,7 @@ std::optional<RowStage> row_stage(const PlannedStep& st, bool first) {
 void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host, int threads,
                       const PlanLimits& limits) {
   constexpr std::size_t kMaxStages = 3;
-  std::vector<int> readers(g.values.size() + plan.added_values.size(), 0);
-  for (const PlannedStep& st : plan.steps)
-    for (int v : st.inputs)
-      if (v >= 0) ++readers[static_cast<std::size_t>(v)];
+  std::vector<int> readers = step_readers(g, plan);
   for (std::size_t k = 0; k + 1 < plan.steps.size(); ++k) {
     std::vector<std::size_t> chain = {k};
     std::vector<RowStage> stages;
@@ -125,10 +140,7 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
       const PlannedStep& p = plan.steps[chain.back()];
       const int v = p.outputs.at(0);
       if (readers[static_cast<std::size_t>(v)] != 1) break;
-      std::size_t j = chain.back() + 1;
-      while (j < plan.steps.size() &&
-             std::find(plan.steps[j].inputs.begin(), plan.steps[j].inputs.end(), v) == plan.steps[j].inputs.end())
-        ++j;
+      const std::size_t j = next_reader(plan, chain.back(), v);
       if (j == plan.steps.size() || plan.steps[j].inputs[0] != v) break;
       const PlannedStep& c = plan.steps[j];
       auto stage = row_stage(c, false);
@@ -170,19 +182,13 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
 // x the same conv gives the same 28x28 output, one row and one column in, and the 385 KiB
 // crop (and its copy) goes. A crop whose reader is another crop folds into it first.
 void fold_crops(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host) {
-  std::vector<int> readers(g.values.size() + plan.added_values.size(), 0);
-  for (const PlannedStep& st : plan.steps)
-    for (int v : st.inputs)
-      if (v >= 0) ++readers[static_cast<std::size_t>(v)];
-  for (int v : g.outputs) ++readers[static_cast<std::size_t>(v)];
+  const std::vector<int> readers = step_readers(g, plan);
   for (std::size_t k = 0; k < plan.steps.size(); ++k) {
     const PlannedStep& crop = plan.steps[k];
     if (crop.kind != StepKind::crop) continue;
     const int v = crop.outputs.at(0);
     if (readers[static_cast<std::size_t>(v)] != 1) continue;
-    std::size_t j = k + 1;
-    for (; j < plan.steps.size(); ++j)
-      if (std::find(plan.steps[j].inputs.begin(), plan.steps[j].inputs.end(), v) != plan.steps[j].inputs.end()) break;
+    const std::size_t j = next_reader(plan, k, v);
     if (j == plan.steps.size() || plan.steps[j].inputs[0] != v) continue;
     PlannedStep& reader = plan.steps[j];
     const Shape& in = plan_value(g, plan, crop.inputs[0]).shape;

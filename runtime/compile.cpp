@@ -47,13 +47,16 @@ class WeightStage {
 };
 thread_local WeightStage* t_stage = nullptr;
 
+// A deferred constant not computed yet (Tensor::deferred): what a stage computes.
+bool pending_deferred(const Tensor& t) { return !t.aligned() && t.unaligned_bytes() == nullptr; }
+
 // A constant's floats for a packer, valid until its step is compiled (nullptr for an
 // absent input): a weight lying unaligned in the mapped model file is packed from there,
 // a deferred one computed into the worker's stage.
 jit::FloatsIn data_or_null(const graph::Graph& g, int v) {
   if (v < 0) return nullptr;
   const Tensor& t = g.values[static_cast<std::size_t>(v)].constant;
-  if (t_stage != nullptr && !t.aligned() && t.unaligned_bytes() == nullptr && t.dtype() == DType::Float32)
+  if (t_stage != nullptr && pending_deferred(t) && t.dtype() == DType::Float32)
     if (const float* staged = t_stage->compute(t)) return staged;
   return graph::read_floats(t);
 }
@@ -282,7 +285,7 @@ class InvertedResidualRunner {
             nullptr, 0, ek.plan().tiles()});
       }
       const jit::DepthwiseKernel& dk = *t.depthwise;
-      dk({dw_src, dw, dw_w_.weights.data(), dw_w_.bias.data(), nullptr, 0, dk.plan().blocks, 0, t.r1 - t.r0});
+      dk(rows_args(dk.plan(), dw_src, dw, dw_w_, nullptr, 0, t.r1 - t.r0));
       const jit::PointwiseKernel& pk = *t.project;
       pk({dw, dst + t.r0 * Wo_ * B_, project_w_.weights.data(), project_w_.bias.data(),
           residual ? residual + t.r0 * Wo_ * B_ : nullptr, 0, pk.plan().tiles()});
@@ -492,7 +495,7 @@ class RowStreamRunner {
       note_code(*kp);
       const jit::DenseWeights* wt = dense_w_[k].get();
       r.call = [kp, wt, rows](const float* in, float* out, const float* res) {
-        (*kp)({in, out, wt->weights.data(), wt->bias.data(), res, 0, kp->plan().tiles(), 0, rows});
+        (*kp)(rows_args(kp->plan(), in, out, *wt, res, 0, rows));
       };
     } else if (const auto* gr = std::get_if<jit::GroupedPlan>(&b_.stages[k])) {
       if (!kernel) {
@@ -506,7 +509,7 @@ class RowStreamRunner {
       note_code(*kp);
       const jit::GroupedWeights* wt = grouped_w_[k].get();
       r.call = [kp, wt, rows](const float* in, float* out, const float* res) {
-        (*kp)({in, out, wt->weights.data(), wt->bias.data(), res, 0, kp->plan().out_blocks, 0, rows});
+        (*kp)(rows_args(kp->plan(), in, out, *wt, res, 0, rows));
       };
     } else {
       const auto& pool = std::get<jit::PoolPlan>(b_.stages[k]);
@@ -824,8 +827,7 @@ void compile_steps(ModelImpl& m, int threads) {
   std::mutex error_mutex;
   int64_t stage_floats = 0;  // the largest deferred constant
   for (const graph::Value& v : m.graph.values)
-    if (!v.constant.aligned() && v.constant.unaligned_bytes() == nullptr)
-      stage_floats = std::max(stage_floats, v.constant.numel());
+    if (pending_deferred(v.constant)) stage_floats = std::max(stage_floats, v.constant.numel());
   auto work = [&] {
     WeightStage stage(stage_floats);
     t_stage = &stage;
