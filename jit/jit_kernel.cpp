@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iterator>
+#include <map>
 #include <new>
 #include <stdexcept>
 
@@ -63,10 +64,16 @@ CodeArena::CodeArena() {
   fd_ = -1;
 }
 
-CodeArena::Chunk* CodeArena::chunk_with(std::size_t bytes) {
+std::pair<CodeArena::Chunk*, std::size_t> CodeArena::take(std::size_t bytes) {
+  auto take_from = [bytes](Chunk& c, std::map<std::size_t, std::size_t>::iterator range) {
+    const std::size_t offset = range->first, left = range->second - bytes;
+    c.free.erase(range);
+    if (left > 0) c.free[offset + bytes] = left;
+    return std::pair{&c, offset};
+  };
   for (auto& c : chunks_)
-    for (const auto& [offset, length] : c->free)
-      if (length >= bytes) return c.get();
+    for (auto range = c->free.begin(); range != c->free.end(); ++range)
+      if (range->second >= bytes) return take_from(*c, range);
   auto c = std::make_unique<Chunk>();
   c->bytes = round_up(std::max(bytes, kChunkBytes), page_size());
   c->file_offset = file_bytes_;
@@ -77,7 +84,7 @@ CodeArena::Chunk* CodeArena::chunk_with(std::size_t bytes) {
   c->base = static_cast<std::uint8_t*>(p);
   c->free[0] = c->bytes;
   chunks_.push_back(std::move(c));
-  return chunks_.back().get();
+  return take_from(*chunks_.back(), chunks_.back()->free.begin());
 }
 
 const std::uint8_t* CodeArena::place(const std::uint8_t* code, std::size_t size) {
@@ -94,11 +101,8 @@ const std::uint8_t* CodeArena::place(const std::uint8_t* code, std::size_t size)
     return static_cast<std::uint8_t*>(p);
   }
   std::lock_guard lock(mutex_);
-  Chunk& c = *chunk_with(bytes);
-  auto it = std::find_if(c.free.begin(), c.free.end(), [&](const auto& r) { return r.second >= bytes; });
-  const std::size_t offset = it->first, left = it->second - bytes;
-  c.free.erase(it);
-  if (left > 0) c.free[offset + bytes] = left;
+  const auto [chunk, offset] = take(bytes);
+  Chunk& c = *chunk;
   for (std::size_t done = 0; done < size;) {
     const ssize_t n = ::pwrite(fd_, code + done, size - done, static_cast<off_t>(c.file_offset + offset + done));
     if (n < 0 && errno == EINTR) continue;

@@ -32,6 +32,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <xbyak/xbyak.h>
@@ -67,7 +68,8 @@ class CodeArena {
   CodeArena();
   ~CodeArena() = delete;  // lives as long as the process
   struct Chunk;
-  Chunk* chunk_with(std::size_t bytes);
+  // A free range of `bytes` taken (a new chunk mapped if none has one): its chunk and offset.
+  std::pair<Chunk*, std::size_t> take(std::size_t bytes);
   std::mutex mutex_;
   int fd_ = -1;                 // -1: the per-kernel fallback
   std::size_t file_bytes_ = 0;  // the memfd's size, every chunk end to end
