@@ -19,10 +19,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 
 #include <sys/mman.h>
 #include <utility>
+
+#include "jit/pack_arena.hpp"
 
 namespace nnjit::jit {
 
@@ -104,15 +107,31 @@ class FloatsIn {
 };
 
 // A zero-filled float array aligned to a cache line, for blocked tensors and packed
-// weights (the kernels' full-vector loads are then aligned).
+// weights (the kernels' full-vector loads are then aligned). Packers make theirs with
+// packed(): carved from the calling thread's PackArena when it has one.
 template <class T>
 class AlignedBuffer {
  public:
   static constexpr std::size_t kAlignment = 64;
   static constexpr std::size_t kMapBytes = std::size_t{2} << 20;  // buffers this big are mapped
   static constexpr std::size_t kPage = 4096;
+  static constexpr std::size_t kArenaBytes = std::size_t{16} << 10;  // packed buffers this big are carved
 
   AlignedBuffer() = default;
+  static AlignedBuffer packed(int64_t count) {
+    const std::size_t bytes = count > 0 ? static_cast<std::size_t>(count) * sizeof(T) : 0;
+    if (PackArena* arena = PackArena::current(); arena != nullptr && bytes >= kArenaBytes) {
+      auto [p, share] = arena->carve(bytes);
+      if (p != nullptr) {
+        AlignedBuffer b;
+        b.data_ = static_cast<T*>(p);
+        b.size_ = static_cast<std::size_t>(count);
+        b.share_ = std::move(share);
+        return b;
+      }
+    }
+    return AlignedBuffer(count);
+  }
   explicit AlignedBuffer(int64_t count) : size_(count > 0 ? static_cast<std::size_t>(count) : 0) {
     if (size_ == 0) return;
     const std::size_t bytes = (size_ * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
@@ -135,17 +154,19 @@ class AlignedBuffer {
   }
   AlignedBuffer(AlignedBuffer&& o) noexcept
       : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)),
-        map_(std::exchange(o.map_, nullptr)), mapped_(std::exchange(o.mapped_, 0)) {}
+        map_(std::exchange(o.map_, nullptr)), mapped_(std::exchange(o.mapped_, 0)), share_(std::move(o.share_)) {}
   AlignedBuffer& operator=(AlignedBuffer&& o) noexcept {
     std::swap(data_, o.data_);
     std::swap(size_, o.size_);
     std::swap(map_, o.map_);
     std::swap(mapped_, o.mapped_);
+    std::swap(share_, o.share_);
     return *this;
   }
   AlignedBuffer(const AlignedBuffer&) = delete;
   AlignedBuffer& operator=(const AlignedBuffer&) = delete;
   ~AlignedBuffer() {
+    if (share_) return;  // a range of a PackArena: the arena's last share unmaps it
     if (map_) ::munmap(map_, mapped_);
     else std::free(data_);
   }
@@ -161,6 +182,7 @@ class AlignedBuffer {
   std::size_t size_ = 0;
   void* map_ = nullptr;     // the mapping of a big buffer (data_ lies inside it), else null
   std::size_t mapped_ = 0;  // its length
+  std::shared_ptr<void> share_;  // set when carved from a PackArena
 };
 
 }  // namespace nnjit::jit

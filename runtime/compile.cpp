@@ -15,6 +15,7 @@
 #include "jit/isa.hpp"
 #include "runtime/thread_pool.hpp"
 #include "jit/layout.hpp"
+#include "jit/pack_arena.hpp"
 
 namespace nnjit::runtime {
 
@@ -828,10 +829,27 @@ void compile_steps(ModelImpl& m, int threads) {
   int64_t stage_floats = 0;  // the largest deferred constant
   for (const graph::Value& v : m.graph.values)
     if (pending_deferred(v.constant)) stage_floats = std::max(stage_floats, v.constant.numel());
+  // Steps with the most weights first: a big classifier head taken last would keep one
+  // worker packing while the others sit idle.
+  std::vector<std::size_t> order(m.steps.size()), weight_bytes(m.steps.size(), 0);
+  for (std::size_t i = 0; i < m.steps.size(); ++i) {
+    order[i] = i;
+    for (int v : m.steps[i].inputs)
+      if (m.graph.is_constant(v)) weight_bytes[i] += m.graph.values[static_cast<std::size_t>(v)].constant.nbytes();
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return weight_bytes[a] > weight_bytes[b]; });
+  // Every packed buffer from one reservation (pack_arena.hpp), with room for padding to
+  // whole blocks and tiles; past it, buffers are allocated one by one.
+  std::size_t constant_bytes = 0;
+  for (std::size_t b : weight_bytes) constant_bytes += b;
+  jit::PackArena arena(4 * constant_bytes + m.steps.size() * (std::size_t{64} << 10) + (std::size_t{32} << 20));
   auto work = [&] {
+    jit::PackArena::Use use(arena);
     WeightStage stage(stage_floats);
     t_stage = &stage;
-    for (std::size_t i; !failed && (i = next++) < m.steps.size(); stage.next_step()) {
+    for (std::size_t k; !failed && (k = next++) < order.size(); stage.next_step()) {
+      const std::size_t i = order[k];
       try {
         compile_step(m, m.steps[i]);
       } catch (...) {
@@ -848,6 +866,7 @@ void compile_steps(ModelImpl& m, int threads) {
   for (std::size_t t = 0; t < extra; ++t) helpers.emplace_back(work);
   work();
   for (auto& t : helpers) t.join();
+  arena.trim();
   if (error) std::rethrow_exception(error);
 }
 

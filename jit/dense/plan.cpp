@@ -149,7 +149,7 @@ std::variant<DensePlan, std::string> plan_dense(const DenseShape& shape, const H
 
 DenseWeights pack_dense_weights(const DensePlan& plan, FloatsIn weights, FloatsIn bias) {
   const int64_t C = plan.shape.in_channels, K = plan.shape.out_channels, B = plan.block, k = plan.shape.kernel;
-  DenseWeights w{AlignedBuffer<float>(plan.packed_weights_floats()), AlignedBuffer<float>(plan.packed_bias_floats())};
+  DenseWeights w{AlignedBuffer<float>::packed(plan.packed_weights_floats()), AlignedBuffer<float>::packed(plan.packed_bias_floats())};
   // Tile t holds [kh][in block][kw][c in block][kb][B]: per tap and input channel, the
   // tile's output channels in a row, the order the microkernel loads them. Padding
   // input channels and output channels keep zero weights.

@@ -125,7 +125,7 @@ std::variant<DepthwisePlan, std::string> plan_depthwise(const DepthwiseShape& sh
 
 DepthwiseWeights pack_depthwise_weights(const DepthwisePlan& plan, FloatsIn weights, FloatsIn bias) {
   const int64_t C = plan.shape.channels, B = plan.block, kk = int64_t{plan.shape.kernel} * plan.shape.kernel;
-  DepthwiseWeights w{AlignedBuffer<float>(plan.packed_weights_floats()), AlignedBuffer<float>(plan.packed_bias_floats())};
+  DepthwiseWeights w{AlignedBuffer<float>::packed(plan.packed_weights_floats()), AlignedBuffer<float>::packed(plan.packed_bias_floats())};
   // [C/B][kh][kw][B]: one vector per tap, the channels of a block side by side; padding
   // channels keep zero weights.
   for (int64_t c = 0; c < C; ++c)

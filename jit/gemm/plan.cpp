@@ -199,7 +199,7 @@ GemmWeights pack_gemm_weights(const GemmPlan& plan, FloatsIn weights, bool trans
                               FloatsIn bias, float beta) {
   if (weights == nullptr) throw std::invalid_argument("pack_gemm_weights: null weights for " + plan.shape.key());
   const int64_t K = plan.shape.k, N = plan.shape.n;
-  GemmWeights w{AlignedBuffer<float>(plan.packed_weights_floats()), AlignedBuffer<float>(plan.packed_bias_floats())};
+  GemmWeights w{AlignedBuffer<float>::packed(plan.packed_weights_floats()), AlignedBuffer<float>::packed(plan.packed_bias_floats())};
   // Panel p holds [K][width]: for each k, the panel's columns in a row, the order the
   // microkernel loads them. Columns past N stay zero.
   int64_t first = 0;

@@ -149,7 +149,7 @@ GroupedWeights pack_grouped_weights(const GroupedPlan& plan, FloatsIn weights, F
   const auto& s = plan.shape;
   const int64_t B = plan.block, k = s.kernel, Cg = s.in_per_group(), Kg = s.out_per_group();
   const int64_t nw = plan.window_blocks;
-  GroupedWeights w{AlignedBuffer<float>(plan.packed_weights_floats()), AlignedBuffer<float>(plan.packed_bias_floats())};
+  GroupedWeights w{AlignedBuffer<float>::packed(plan.packed_weights_floats()), AlignedBuffer<float>::packed(plan.packed_bias_floats())};
   if (plan.rotate > 0) {
     // [ob][kh][kw][r][B]: lane o of vector r weighs the input lane that rotation r brings
     // to o.

@@ -250,7 +250,7 @@ std::vector<PointwiseSlice> slice_pointwise(const PointwisePlan& whole, int part
 
 PointwiseWeights pack_pointwise_weights(const PointwisePlan& plan, FloatsIn weights, FloatsIn bias) {
   const int64_t C = plan.shape.in_channels, K = plan.shape.out_channels, B = plan.block;
-  PointwiseWeights w{AlignedBuffer<float>(plan.packed_weights_floats()), AlignedBuffer<float>(plan.packed_bias_floats())};
+  PointwiseWeights w{AlignedBuffer<float>::packed(plan.packed_weights_floats()), AlignedBuffer<float>::packed(plan.packed_bias_floats())};
   // Tile t holds [C][kb][B]: for each input channel, the tile's output channels in a row,
   // the order the microkernel loads them.
   for (int64_t t = 0; t < plan.tiles(); ++t) {

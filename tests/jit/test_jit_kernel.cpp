@@ -260,6 +260,77 @@ TEST_CASE("KernelCache: different keys compile at the same time; many keys, each
   CHECK(cache.hits() + cache.compiles() == 4 * 200 + 2);
 }
 
+TEST_CASE("PackArena: zeroed page-aligned ranges, never shared, outliving the arena; full means fall back") {
+  std::vector<AlignedBuffer<float>> kept;
+  {
+    PackArena arena(std::size_t{1} << 20);  // 256 pages
+    REQUIRE(arena.reserved_bytes() == std::size_t{1} << 20);
+    // Without a Use on this thread, packed() allocates on its own.
+    AlignedBuffer<float> alone = AlignedBuffer<float>::packed(64 << 10);
+    CHECK(arena.carved_bytes() == 0);
+    PackArena::Use use(arena);
+    CHECK(PackArena::current() == &arena);
+    // Below kArenaBytes the heap serves; above, the arena, page by page.
+    AlignedBuffer<float> small = AlignedBuffer<float>::packed(100);
+    CHECK(arena.carved_bytes() == 0);
+    for (int64_t floats : {int64_t{4096}, int64_t{5000}, int64_t{70000}}) {
+      const std::size_t before = arena.carved_bytes();
+      kept.push_back(AlignedBuffer<float>::packed(floats));
+      const AlignedBuffer<float>& b = kept.back();
+      CHECK(arena.carved_bytes() - before == (static_cast<std::size_t>(floats) * 4 + 4095) / 4096 * 4096);
+      CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % 4096 == 0);
+      CHECK(b.size() == static_cast<std::size_t>(floats));
+      CHECK(std::all_of(b.data(), b.data() + b.size(), [](float v) { return v == 0.f; }));
+    }
+    // The reservation spent: the next buffer is allocated on its own, and still zero.
+    const std::size_t carved = arena.carved_bytes();
+    kept.push_back(AlignedBuffer<float>::packed(300000));
+    CHECK(arena.carved_bytes() == carved);
+    CHECK(std::all_of(kept.back().data(), kept.back().data() + kept.back().size(), [](float v) { return v == 0.f; }));
+    // trim gives back what was never carved; nothing more is carved after it.
+    arena.trim();
+    CHECK(arena.reserved_bytes() == carved);
+    kept.push_back(AlignedBuffer<float>::packed(4096));
+    CHECK(arena.carved_bytes() == carved);
+  }
+  CHECK(PackArena::current() == nullptr);
+  // The ranges outlive the arena (each holds a share of the mapping) and do not overlap.
+  std::vector<std::pair<float*, float*>> spans;
+  for (std::size_t i = 0; i < kept.size(); ++i) {
+    std::fill(kept[i].data(), kept[i].data() + kept[i].size(), static_cast<float>(i + 1));
+    spans.emplace_back(kept[i].data(), kept[i].data() + kept[i].size());
+  }
+  for (std::size_t i = 0; i < kept.size(); ++i)
+    CHECK(std::all_of(kept[i].data(), kept[i].data() + kept[i].size(), [&](float v) { return v == static_cast<float>(i + 1); }));
+  std::sort(spans.begin(), spans.end());
+  for (std::size_t i = 1; i < spans.size(); ++i) CHECK(spans[i - 1].second <= spans[i].first);
+  // Moved buffers keep their share.
+  AlignedBuffer<float> moved = std::move(kept.front());
+  kept.clear();
+  CHECK(moved[0] == 1.f);
+}
+
+TEST_CASE("PackArena: threads carving at once get disjoint ranges") {
+  PackArena arena(std::size_t{8} << 20);
+  std::vector<std::vector<AlignedBuffer<float>>> per_thread(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      PackArena::Use use(arena);
+      for (int i = 0; i < 100; ++i) {
+        per_thread[static_cast<std::size_t>(t)].push_back(AlignedBuffer<float>::packed(4096 + 1024 * (i % 5)));
+        AlignedBuffer<float>& b = per_thread[static_cast<std::size_t>(t)].back();
+        std::fill(b.data(), b.data() + b.size(), static_cast<float>(t * 1000 + i));
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t)
+    for (int i = 0; i < 100; ++i) {
+      const AlignedBuffer<float>& b = per_thread[static_cast<std::size_t>(t)][static_cast<std::size_t>(i)];
+      REQUIRE(std::all_of(b.data(), b.data() + b.size(), [&](float v) { return v == static_cast<float>(t * 1000 + i); }));
+    }
+}
+
 TEST_CASE("layout: NCHW <-> blocked round trip, zero padding lanes") {
   const int64_t N = 2, C = 19, plane = 5;
   std::vector<float> plain(N * C * plane);
