@@ -839,11 +839,13 @@ void compile_steps(ModelImpl& m, int threads) {
   }
   std::stable_sort(order.begin(), order.end(),
                    [&](std::size_t a, std::size_t b) { return weight_bytes[a] > weight_bytes[b]; });
-  // Every packed buffer from one reservation (pack_arena.hpp), with room for padding to
-  // whole blocks and tiles; past it, buffers are allocated one by one.
-  std::size_t constant_bytes = 0;
-  for (std::size_t b : weight_bytes) constant_bytes += b;
-  jit::PackArena arena(4 * constant_bytes + m.steps.size() * (std::size_t{64} << 10) + (std::size_t{32} << 20));
+  // Every packed buffer from one reservation of address space (pack_arena.hpp), with room
+  // for padding to whole blocks and tiles, at most 64 GiB; past it, buffers are
+  // allocated one by one.
+  constexpr std::size_t kMaxReserve = std::size_t{64} << 30;
+  std::size_t reserve = (std::size_t{32} << 20) + m.steps.size() * (std::size_t{64} << 10);
+  for (std::size_t b : weight_bytes) reserve = std::min(kMaxReserve, reserve + std::min(kMaxReserve, b) * 4);
+  jit::PackArena arena(reserve);
   auto work = [&] {
     jit::PackArena::Use use(arena);
     WeightStage stage(stage_floats);
