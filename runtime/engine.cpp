@@ -136,15 +136,106 @@ std::vector<runtime::ValueKind> value_kinds(const graph::Graph& g) {
   return kinds;
 }
 
-void plan_memory(ModelImpl& m) {
+// Bytes of each value's slot as planned (0 for constants and values of unknown shape).
+std::vector<std::size_t> slot_sizes(const ModelImpl& m, const std::vector<runtime::ValueKind>& kinds) {
   const graph::Graph& g = m.graph;
-  const std::vector<runtime::ValueKind> kinds = value_kinds(g);
   std::vector<std::size_t> sizes(g.values.size(), 0);
   for (std::size_t v = 0; v < g.values.size(); ++v) {
     const graph::Value& val = g.values[v];
     if (kinds[v] != runtime::ValueKind::Constant && val.dtype != DType::Undefined && val.shape_known)
       sizes[v] = static_cast<std::size_t>(stored_numel(m, static_cast<int>(v))) * dtype_size(val.dtype);
   }
+  return sizes;
+}
+
+// Reorders the steps so that a step which frees more activation bytes than it writes runs
+// as soon as its inputs exist (the first such step in the plan's order, when several
+// are ready), and so do the readers of a value that together free more than they write;
+// every other step keeps the plan's order. In a DARTS-style cell network
+// the next cell's preprocessing of a cell's output (to a quarter of its size, or by a
+// factorized reduce of two strided convs) then runs right after that output's other
+// reader instead of a whole cell later, and the big output dies there. The engine keeps
+// the order only where it shrinks the arena.
+void order_steps_for_memory(ModelImpl& m) {
+  const std::vector<runtime::ValueKind> kinds = value_kinds(m.graph);
+  const std::vector<std::size_t> sizes = slot_sizes(m, kinds);
+  const std::size_t n = m.steps.size();
+  std::vector<int> producer(sizes.size(), -1), pending(n, 0);
+  std::vector<std::vector<int>> inputs(n);            // distinct values each step reads
+  std::vector<std::vector<std::size_t>> readers(sizes.size());  // steps not run yet that read each value
+  for (std::size_t k = 0; k < n; ++k)
+    for (int v : m.steps[k].outputs)
+      if (v >= 0) producer[static_cast<std::size_t>(v)] = static_cast<int>(k);
+  for (std::size_t k = 0; k < n; ++k) {
+    for (int v : m.steps[k].inputs)
+      if (v >= 0 && std::find(inputs[k].begin(), inputs[k].end(), v) == inputs[k].end()) inputs[k].push_back(v);
+    for (int v : inputs[k]) {
+      readers[static_cast<std::size_t>(v)].push_back(k);
+      if (producer[static_cast<std::size_t>(v)] >= 0) ++pending[k];
+    }
+  }
+  std::vector<char> is_ready(n, 0);
+  auto written = [&](std::size_t k) {
+    int64_t bytes = 0;
+    for (int v : m.steps[k].outputs)
+      if (v >= 0 && kinds[static_cast<std::size_t>(v)] == runtime::ValueKind::Allocate)
+        bytes += static_cast<int64_t>(sizes[static_cast<std::size_t>(v)]);
+    return bytes;
+  };
+  // What running step k now changes in the bytes alive: what it writes less the values it
+  // reads last; or, for a value whose remaining readers are all ready, what they all
+  // write less that value, when running them frees more than they take.
+  auto net = [&](std::size_t k) {
+    int64_t alone = written(k), best = 0;
+    for (int v : inputs[k]) {
+      const std::vector<std::size_t>& left = readers[static_cast<std::size_t>(v)];
+      if (kinds[static_cast<std::size_t>(v)] != runtime::ValueKind::Allocate) continue;
+      const auto size = static_cast<int64_t>(sizes[static_cast<std::size_t>(v)]);
+      if (left.size() == 1) {
+        alone -= size;
+      } else if (std::all_of(left.begin(), left.end(), [&](std::size_t c) { return is_ready[c] != 0; })) {
+        int64_t together = -size;
+        for (std::size_t c : left) together += written(c);
+        best = std::min(best, together);
+      }
+    }
+    return std::min(alone, best);
+  };
+  std::vector<std::size_t> ready, order;
+  auto make_ready = [&](std::size_t k) {
+    ready.push_back(k);
+    is_ready[k] = 1;
+  };
+  for (std::size_t k = 0; k < n; ++k)
+    if (pending[k] == 0) make_ready(k);
+  while (!ready.empty()) {
+    auto pick = std::min_element(ready.begin(), ready.end());
+    int64_t pick_net = net(*pick);
+    for (auto it = ready.begin(); it != ready.end(); ++it)
+      if (const int64_t b = net(*it); b < 0 && (pick_net >= 0 || *it < *pick)) {
+        pick = it;
+        pick_net = b;
+      }
+    const std::size_t k = *pick;
+    ready.erase(pick);
+    order.push_back(k);
+    for (int v : inputs[k]) std::erase(readers[static_cast<std::size_t>(v)], k);
+    for (int v : m.steps[k].outputs)  // steps waiting on k's outputs
+      if (v >= 0)
+        for (std::size_t c : readers[static_cast<std::size_t>(v)])
+          if (--pending[c] == 0) make_ready(c);
+  }
+  if (order.size() != n) throw_internal("step order: the planned steps do not form a DAG");
+  std::vector<runtime::Step> steps;
+  steps.reserve(n);
+  for (std::size_t k : order) steps.push_back(std::move(m.steps[k]));
+  m.steps = std::move(steps);
+}
+
+void plan_memory(ModelImpl& m) {
+  const graph::Graph& g = m.graph;
+  const std::vector<runtime::ValueKind> kinds = value_kinds(g);
+  const std::vector<std::size_t> sizes = slot_sizes(m, kinds);
   std::vector<runtime::StepValues> steps;
   for (const runtime::Step& s : m.steps) {
     runtime::StepValues sv{s.inputs, s.outputs, {}, 0};
@@ -304,19 +395,26 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   t = Clock::now();
   m->graph_values = m->graph.values.size();
   graph::PlanLimits limits;
-  plan_steps(*m, limits);
-  plan_memory(*m);
-  // Tries a variant of the plan; keeps it if its arena is smaller, else restores the plan.
-  auto try_limits = [&](const graph::PlanLimits& variant) {
-    PlanState kept = save_plan(*m);
-    plan_steps(*m, variant);
+  bool memory_order = false;  // order_steps_for_memory
+  auto plan = [&](const graph::PlanLimits& l, bool by_memory) {
+    plan_steps(*m, l);
+    if (by_memory) order_steps_for_memory(*m);
     plan_memory(*m);
+  };
+  plan(limits, memory_order);
+  // Tries a variant of the plan; keeps it if its arena is smaller, else restores the plan.
+  auto try_variant = [&](const graph::PlanLimits& variant, bool by_memory) {
+    PlanState kept = save_plan(*m);
+    plan(variant, by_memory);
     if (m->memory.arena_bytes < kept.memory.arena_bytes) {
       limits = variant;
+      memory_order = by_memory;
       return;
     }
     restore_plan(*m, std::move(kept));
   };
+  auto try_limits = [&](const graph::PlanLimits& variant) { try_variant(variant, memory_order); };
+  try_variant(limits, true);
   // Gathers reading the sources of other gathers save copies but keep the sources alive.
   if (m->composed_gathers) {
     graph::PlanLimits variant = limits;
@@ -344,8 +442,7 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   if (const std::size_t limit = m->options.max_arena_bytes; limit && m->memory.arena_bytes > limit) {
     // Smaller tiles shrink the fused blocks' buffers; if that is not enough, say what is.
     limits.smallest_tiles = true;
-    plan_steps(*m, limits);
-    plan_memory(*m);
+    plan(limits, memory_order);
     if (m->memory.arena_bytes > limit)
       throw_invalid(m->graph.source + ": the activation arena needs " + std::to_string(m->memory.arena_bytes) +
                     " bytes, over --max-arena-bytes " + std::to_string(limit) +

@@ -756,6 +756,23 @@ Net crop_net() {
   return n;
 }
 
+// Two "cells" reading one wide value s0, in the exporter's order: cell A's chain first
+// (it widens to 64 channels and back), cell B's 1x1 reduction of s0 last. Run as
+// written, s0 stays alive through cell A; run as soon as it can, B's reduction frees it
+// before cell A widens.
+Net cells_net() {
+  Net n;
+  n.input("X", {1, 16, 8, 8});
+  n.conv("X", "s0", 16, 64, 1);
+  n.conv("s0", "a1", 64, 16, 1);
+  n.conv("a1", "a2", 16, 64, 1);
+  n.conv("a2", "a3", 64, 16, 1);
+  n.conv("s0", "b1", 64, 16, 1);
+  n.op("Add", {"a3", "b1"}, "Y");
+  n.output("Y");
+  return n;
+}
+
 struct NamedNet {
   const char* name;
   Net (*make)();
@@ -797,6 +814,7 @@ const std::vector<NamedNet>& all_nets() {
       {"conv_leaky_relu", [] { return conv_act("LeakyRelu"); }},
       {"conv_hard_swish_op", [] { return conv_act("HardSwish"); }},
       {"row_stream_net", row_stream_net},
+      {"cells_net", cells_net},
   };
   return nets;
 }
@@ -1328,6 +1346,29 @@ TEST_SUITE("graph") {
       CHECK(shape.out_height() == 7);
       CHECK(count_kind(p, StepKind::crop) == 1);  // crop2: stride 1 over 14 rows gives 14, not 13
       CHECK(step_running(g, p, "Z")->src_shift == 0);
+    }
+  }
+
+  TEST_CASE("a step that frees more than it writes runs as soon as it can, where that shrinks the arena") {
+    static const Engine engine;
+    const std::string bytes = cells_net().bytes();
+    for (const std::string isa : {"reference", "auto"}) {
+      CAPTURE(isa);
+      auto model = engine.load_bytes(bytes.data(), bytes.size(), "cells_net.onnx", "", isa_options(isa));
+      auto step_of = [&](const std::string& node) {
+        const auto& steps = model->steps();
+        for (std::size_t k = 0; k < steps.size(); ++k)
+          for (const std::string& n : steps[k].nodes)
+            if (n == node) return static_cast<int>(k);
+        return -1;
+      };
+      // b1 (s0's last reader: 16 channels for 64) moves up before a2 widens again.
+      CHECK_MESSAGE(step_of("b1_conv") < step_of("a2_conv"), model->plan_report());
+      CHECK(step_of("a1_conv") < step_of("b1_conv"));
+      // In the written order s0 (64 channels), a1 and a2 (64) are alive at a2; moved,
+      // at most two 16-channel values and one 64-channel one are (fp32, 8x8).
+      const std::size_t plane = 8 * 8 * sizeof(float);
+      CHECK(model->arena_bytes() <= (64 + 16 + 16) * plane + 1024);
     }
   }
 
