@@ -12,10 +12,19 @@ namespace {
 std::size_t round_up(std::size_t bytes) { return (bytes + kArenaAlign - 1) / kArenaAlign * kArenaAlign; }
 
 // What the arena places: an in-place chain of values (one block), or one step's scratch.
+// A Concat's output whose inputs are computed into it is a staircase: the bytes of each
+// input are needed from that input's first write, not from the first input's (parts).
+struct Part {
+  std::size_t rel = 0, size = 0;  // bytes [rel, rel + size) of the block
+  int first = 0;                  // needed from this step to the block's last
+};
 struct Block {
   std::size_t size = 0;
   int first = 0, last = 0;
   std::size_t offset = 0;
+  std::vector<Part> parts;  // empty: all of it from `first`
+
+  std::vector<Part> pieces() const { return parts.empty() ? std::vector<Part>{{0, size, first}} : parts; }
 };
 
 const char* kind_phrase(ValueKind kind) {
@@ -59,7 +68,8 @@ std::string deny_reason(const MemoryPlan& plan, const std::vector<std::size_t>& 
 }
 
 // Largest first (ties: earlier first step, then the order given), each into the
-// best-fitting gap among the already placed blocks whose lifetimes overlap its own.
+// best-fitting gap among the already placed pieces whose lifetimes overlap its own; a
+// staircase block at the lowest offset where each of its parts fits.
 std::size_t place(std::vector<Block>& blocks) {
   std::vector<std::size_t> order(blocks.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -68,27 +78,56 @@ std::size_t place(std::vector<Block>& blocks) {
     return x.size != y.size ? x.size > y.size : x.first < y.first;
   });
   std::size_t high_water = 0;
-  std::vector<std::size_t> done;
+  struct Placed {
+    std::size_t begin, end;
+    int first, last;
+  };
+  std::vector<Placed> placed;  // every piece placed so far
   std::vector<std::pair<std::size_t, std::size_t>> busy;  // [offset, end) of overlapping lifetimes
+  auto busy_during = [&](int first, int last) {
+    busy.clear();
+    for (const Placed& q : placed)
+      if (q.first <= last && first <= q.last) busy.emplace_back(q.begin, q.end);
+    std::sort(busy.begin(), busy.end());
+  };
   for (std::size_t i : order) {
     Block& p = blocks[i];
-    busy.clear();
-    for (std::size_t j : done) {
-      const Block& q = blocks[j];
-      if (q.first <= p.last && p.first <= q.last) busy.emplace_back(q.offset, q.offset + q.size);
-    }
-    std::sort(busy.begin(), busy.end());
-    std::size_t best = SIZE_MAX, best_gap = SIZE_MAX, cursor = 0;
-    for (auto [b, e] : busy) {
-      if (b > cursor && b - cursor >= p.size && b - cursor < best_gap) {
-        best = cursor;
-        best_gap = b - cursor;
+    if (p.parts.empty()) {
+      busy_during(p.first, p.last);
+      std::size_t best = SIZE_MAX, best_gap = SIZE_MAX, cursor = 0;
+      for (auto [b, e] : busy) {
+        if (b > cursor && b - cursor >= p.size && b - cursor < best_gap) {
+          best = cursor;
+          best_gap = b - cursor;
+        }
+        cursor = std::max(cursor, e);
       }
-      cursor = std::max(cursor, e);
+      p.offset = best != SIZE_MAX ? best : cursor;
+    } else {
+      // The lowest offset is 0 or puts some part right after a piece it must not meet.
+      std::vector<std::vector<std::pair<std::size_t, std::size_t>>> part_busy;
+      std::vector<std::size_t> candidates{0};
+      for (const Part& part : p.parts) {
+        busy_during(part.first, p.last);
+        part_busy.push_back(busy);
+        for (const auto& be : busy)
+          if (be.second >= part.rel) candidates.push_back(be.second - part.rel);
+      }
+      std::sort(candidates.begin(), candidates.end());
+      auto fits = [&](std::size_t at) {
+        for (std::size_t k = 0; k < p.parts.size(); ++k) {
+          const std::size_t b = at + p.parts[k].rel, e = b + p.parts[k].size;
+          for (const auto& [qb, qe] : part_busy[k])
+            if (qb < e && b < qe) return false;
+        }
+        return true;
+      };
+      // The largest candidate clears every piece any part could meet, so one fits.
+      p.offset = *std::find_if(candidates.begin(), candidates.end() - 1, fits);
     }
-    p.offset = best != SIZE_MAX ? best : cursor;
     high_water = std::max(high_water, p.offset + p.size);
-    done.push_back(i);
+    for (const Part& part : p.pieces())
+      placed.push_back({p.offset + part.rel, p.offset + part.rel + part.size, part.first, p.last});
   }
   return high_water;
 }
@@ -209,7 +248,7 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
   for (int v = 0; v < num_values; ++v) {
     const ValuePlan& p = plan.values[static_cast<std::size_t>(v)];
     if (p.kind == ValueKind::InPlace || !in_arena(p)) continue;
-    Block b{p.size, p.first_step, p.last_step, 0};
+    Block b{p.size, p.first_step, p.last_step, 0, {}};
     for (int u = v; u >= 0; u = heir_of[static_cast<std::size_t>(u)]) {
       const ValuePlan& q = plan.values[static_cast<std::size_t>(u)];
       b.size = std::max(b.size, q.size);
@@ -217,13 +256,30 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
       block_of[static_cast<std::size_t>(u)] = static_cast<int>(blocks.size());
       plan.naive_bytes += q.size;
     }
+    // A parent's children each from their first write; the bytes between them (and past
+    // them, up to the chain's largest value) from the block's first step.
+    if (!taken[static_cast<std::size_t>(v)].empty()) {
+      std::vector<Part> children;
+      for (const ValueAlias& a : aliases)
+        if (a.parent == v)
+          children.push_back({a.offset, round_up(sizes[static_cast<std::size_t>(a.value)]),
+                              plan.values[static_cast<std::size_t>(a.value)].first_step});
+      std::sort(children.begin(), children.end(), [](const Part& x, const Part& y) { return x.rel < y.rel; });
+      std::size_t cursor = 0;
+      for (const Part& c : children) {
+        if (c.rel > cursor) b.parts.push_back({cursor, c.rel - cursor, b.first});
+        b.parts.push_back(c);
+        cursor = std::max(cursor, c.rel + c.size);
+      }
+      if (cursor < b.size) b.parts.push_back({cursor, b.size - cursor, b.first});
+    }
     blocks.push_back(b);
   }
   const std::size_t first_scratch = blocks.size();
   for (int s = 0; s <= last; ++s)
     if (const std::size_t bytes = steps[static_cast<std::size_t>(s)].scratch_bytes) {
       plan.scratch[static_cast<std::size_t>(s)].size = round_up(bytes);
-      blocks.push_back({round_up(bytes), s, s, 0});
+      blocks.push_back({round_up(bytes), s, s, 0, {}});
       plan.naive_bytes += round_up(bytes);
     }
 
@@ -235,12 +291,14 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
   for (std::size_t b = first_scratch, s = 0; s < plan.scratch.size(); ++s)
     if (plan.scratch[s].size) plan.scratch[s].offset = blocks[b++].offset;
 
-  // The live-set bound: bytes of blocks alive at each step (a chain counts once).
+  // The live-set bound: bytes of blocks alive at each step (a chain counts once, a
+  // staircase part by part).
   std::vector<std::int64_t> delta(steps.size() + 1, 0);
-  for (const Block& b : blocks) {
-    delta[static_cast<std::size_t>(b.first)] += static_cast<std::int64_t>(b.size);
-    delta[static_cast<std::size_t>(b.last) + 1] -= static_cast<std::int64_t>(b.size);
-  }
+  for (const Block& b : blocks)
+    for (const Part& part : b.pieces()) {
+      delta[static_cast<std::size_t>(part.first)] += static_cast<std::int64_t>(part.size);
+      delta[static_cast<std::size_t>(b.last) + 1] -= static_cast<std::int64_t>(part.size);
+    }
   std::int64_t live = 0;
   for (int s = 0; s <= last; ++s) {
     live += delta[static_cast<std::size_t>(s)];

@@ -289,6 +289,30 @@ TEST_SUITE("runtime") {
     CHECK(q.inplace[0].reason.find("part of another value") != std::string::npos);
   }
 
+  TEST_CASE("memory plan: a Concat's output is needed slice by slice, from each input's first write") {
+    // v3 = concat(v1 @0, v2 @128), 256 bytes. s0: v0 -> v1 ; s1: v0 -> v4 (128) ;
+    // s2: v4 -> v5 (64) ; s3: v5 -> v2 ; s4: v3 -> v6 (output). v2's slice is needed from
+    // s3 only, so v4 (s1..s2) can use it; v5 (s2..s3) meets v2 at s3 and cannot.
+    // Placed: v3 at 0 (its slices [0,128) from s0, [128,256) from s3), v4 at 128, v5 at
+    // 256, v6 at 256: arena 320, the live bound at s2 (v1 + v4 + v5).
+    std::vector<std::size_t> sizes = {64, 128, 128, 256, 128, 64, 64};
+    std::vector<ValueKind> kinds = {In, Al, Al, Al, Al, Al, Out};
+    std::vector<StepValues> steps = {{{0}, {1}}, {{0}, {4}}, {{4}, {5}}, {{5}, {2}}, {{3}, {6}}};
+    const std::vector<ValueAlias> aliases = {{.value = 1, .parent = 3, .offset = 0}, {.value = 2, .parent = 3, .offset = 128}};
+    MemoryPlan p = plan_memory(sizes, kinds, steps, aliases);
+    CHECK(p.values[3].offset == 0);
+    CHECK(p.values[2].offset == 128);
+    CHECK(p.values[4].offset == 128);  // in v2's slice before v2 is written
+    CHECK(p.values[5].offset == 256);
+    CHECK(p.values[6].offset == 256);
+    CHECK(p.arena_bytes == 320);
+    CHECK(p.live_bound == 320);
+    CHECK(p.peak_step == 2);
+    // Without the alias v3 is written whole by a step of its own (s4 reads v1, v2 then).
+    std::vector<StepValues> copy = {{{0}, {1}}, {{0}, {4}}, {{4}, {5}}, {{5}, {2}}, {{1, 2}, {3}}, {{3}, {6}}};
+    CHECK(plan_memory(sizes, kinds, copy).arena_bytes == 128 + 128 + 256);
+  }
+
   TEST_CASE("memory plan: malformed aliases throw") {
     std::vector<std::size_t> sizes = {64, 256, 128, 384};
     std::vector<ValueKind> kinds = {In, Al, Al, Al};
@@ -330,6 +354,81 @@ TEST_SUITE("runtime") {
         }
       CHECK(p.arena_bytes <= p.naive_bytes);
       CHECK(p.arena_bytes >= p.live_bound);
+    }
+  }
+
+  TEST_CASE("memory plan: random DAGs with Concat outputs placed slice by slice never overlap live bytes") {
+    std::mt19937 rng(13);
+    for (int trial = 0; trial < 300; ++trial) {
+      // Step k-1 makes value k (1..n) from 1..3 earlier values; a few groups of 2..3 of
+      // them become the children of a parent (a Concat's output, written by no step),
+      // which a later step reads.
+      const int n = 4 + static_cast<int>(rng() % 30);
+      std::vector<std::size_t> sizes(static_cast<std::size_t>(n + 1));
+      std::vector<ValueKind> kinds(sizes.size(), Al);
+      kinds[0] = In;
+      for (auto& sz : sizes) sz = (1 + rng() % 40) * kArenaAlign;
+      std::vector<StepValues> steps;
+      for (int v = 1; v <= n; ++v) {
+        StepValues st;
+        st.outputs = {v};
+        const int fan = 1 + static_cast<int>(rng() % 3);
+        for (int k = 0; k < fan; ++k) st.inputs.push_back(static_cast<int>(rng() % static_cast<unsigned>(v)));
+        steps.push_back(st);
+      }
+      std::vector<ValueAlias> aliases;
+      std::vector<int> parent_of(sizes.size(), -1);
+      for (int group = 0; group < 3; ++group) {
+        std::vector<int> children;
+        for (int tries = 0; tries < 10 && children.size() < 2 + rng() % 2; ++tries) {
+          const int c = 1 + static_cast<int>(rng() % static_cast<unsigned>(n));
+          if (parent_of[static_cast<std::size_t>(c)] < 0 && std::find(children.begin(), children.end(), c) == children.end())
+            children.push_back(c);
+        }
+        if (children.size() < 2) continue;
+        const int parent = static_cast<int>(sizes.size());
+        std::size_t at = 0;
+        int last_child = 0;
+        for (int c : children) {
+          aliases.push_back({.value = c, .parent = parent, .offset = at});
+          at += sizes[static_cast<std::size_t>(c)];
+          parent_of[static_cast<std::size_t>(c)] = parent;
+          last_child = std::max(last_child, c);
+        }
+        sizes.push_back(at);
+        kinds.push_back(Al);
+        parent_of.push_back(-1);
+        // A step after the last child reads the parent and writes a fresh value.
+        steps.push_back({{parent}, {static_cast<int>(sizes.size())}});
+        sizes.push_back((1 + rng() % 10) * kArenaAlign);
+        kinds.push_back(Al);
+        parent_of.push_back(-1);
+        (void)last_child;
+      }
+      kinds.back() = Out;
+      MemoryPlan p = plan_memory(sizes, kinds, steps, aliases);
+      INFO("trial " << trial);
+      // Each value's bytes are needed from its first write to its last read, a child's to
+      // its parent's last read too. Parents are checked through their children.
+      auto span = [&](std::size_t v) {
+        const ValuePlan& x = p.values[v];
+        int last = x.last_step;
+        if (parent_of[v] >= 0) last = std::max(last, p.values[static_cast<std::size_t>(parent_of[v])].last_step);
+        return std::pair{x.first_step, last};
+      };
+      std::vector<char> is_parent(sizes.size(), 0);
+      for (const ValueAlias& a : aliases) is_parent[static_cast<std::size_t>(a.parent)] = 1;
+      for (std::size_t a = 1; a < sizes.size(); ++a)
+        for (std::size_t b = a + 1; b < sizes.size(); ++b) {
+          if (is_parent[a] || is_parent[b] || p.values[a].first_step < 0 || p.values[b].first_step < 0) continue;
+          const auto [fa, la] = span(a);
+          const auto [fb, lb] = span(b);
+          INFO("values " << a << " and " << b);
+          CHECK_FALSE((fa <= lb && fb <= la && bytes_overlap(p.values[a].offset, p.values[a].size, p.values[b].offset, p.values[b].size)));
+        }
+      CHECK(p.arena_bytes >= p.live_bound);
+      for (const ValueAlias& a : aliases)
+        CHECK(p.values[static_cast<std::size_t>(a.value)].offset == p.values[static_cast<std::size_t>(a.parent)].offset + a.offset);
     }
   }
 
