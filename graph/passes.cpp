@@ -20,6 +20,14 @@ std::vector<int> consumer_counts(const Graph& g) {
 
 bool is_forwarding(const Graph& g, const Node& n, const std::vector<int>& consumers) {
   if (n.op_type == "Identity") return true;
+  // Relu is idempotent: a Relu of a Relu's output forwards it (DARTS' cells re-apply the
+  // ReLU the stem applied). Not for a graph output, whose name is the output's.
+  auto plain_relu = [](const Node& k) { return k.op_type == "Relu" && (k.domain.empty() || k.domain == "ai.onnx"); };
+  if (plain_relu(n) && n.outputs.size() == 1 &&
+      std::find(g.outputs.begin(), g.outputs.end(), n.outputs[0]) == g.outputs.end()) {
+    const int producer = g.values[static_cast<std::size_t>(n.inputs[0])].producer;
+    return producer >= 0 && plain_relu(g.nodes[static_cast<std::size_t>(producer)]);
+  }
   if (n.op_type != "Dropout") return false;
   if (n.outputs.size() > 1 && n.outputs[1] >= 0 && consumers[static_cast<std::size_t>(n.outputs[1])] > 0) return false;
   // Dropout-12+ with training_mode given: only a constant false forwards.
@@ -35,10 +43,16 @@ bool is_forwarding(const Graph& g, const Node& n, const std::vector<int>& consum
 int eliminate_identities(Graph& g) {
   int count = 0;
   std::vector<int> consumers = consumer_counts(g);
+  std::vector<char> forwards(g.nodes.size(), 0);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    forwards[i] = !n.inputs.empty() && n.inputs[0] >= 0 && is_forwarding(g, n, consumers);
+  }
   std::vector<Node> nodes = std::move(g.nodes);
   g.nodes.clear();
-  for (Node& n : nodes) {
-    if (n.inputs.empty() || n.inputs[0] < 0 || !is_forwarding(g, n, consumers)) {
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    Node& n = nodes[i];
+    if (!forwards[i]) {
       g.nodes.push_back(std::move(n));
       continue;
     }

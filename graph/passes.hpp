@@ -6,7 +6,8 @@
 
 namespace nnjit::graph {
 
-// Identity, and Dropout whose mask nobody reads, forward their input.
+// Identity, Dropout whose mask nobody reads, and a Relu of a Relu's output (Relu is
+// idempotent; kept when its output is a graph output) forward their input.
 int eliminate_identities(Graph& g);
 // Conv (constant weights) followed only by an inference BatchNormalization with constant
 // parameters: the BN is folded into the Conv's weights and bias. Also through a channel

@@ -228,6 +228,32 @@ TEST_SUITE("graph") {
     CHECK(b.g.outputs[0] == b.g.nodes[0].outputs[0]);
   }
 
+  TEST_CASE("eliminate_identities drops a Relu of a Relu, but not one that is a graph output") {
+    Builder b;
+    // r1 = Relu(x); r2 = Relu(r1) (forwards r1); r3 = Relu(r2) (forwards too, through the
+    // chain); y = Add(r3, x); z = Relu(r1) is a graph output and stays; n = Neg(x),
+    // m = Relu(n) (not of a Relu) stays.
+    b.input("x", {2})
+        .node("Relu", {"x"}, {"r1"})
+        .node("Relu", {"r1"}, {"r2"})
+        .node("Relu", {"r2"}, {"r3"})
+        .node("Add", {"r3", "x"}, {"y"})
+        .node("Relu", {"r1"}, {"z"})
+        .node("Neg", {"x"}, {"n"})
+        .node("Relu", {"n"}, {"m"})
+        .output("y")
+        .output("z")
+        .output("m");
+    graph::finalize(b.g, {});
+    CHECK(graph::eliminate_identities(b.g) == 2);
+    std::vector<std::string> ops;
+    for (const graph::Node& n : b.g.nodes) ops.push_back(n.op_type);
+    CHECK(ops == std::vector<std::string>{"Relu", "Add", "Relu", "Neg", "Relu"});
+    const graph::Node& add = b.g.nodes[1];
+    CHECK(add.inputs[0] == b.g.nodes[0].outputs[0]);  // reads r1
+    CHECK(b.g.values[static_cast<std::size_t>(b.g.outputs[1])].name == "z");
+  }
+
   TEST_CASE("fold_batchnorm matches Conv then BatchNormalization") {
     const int64_t c = 3, k = 4;
     Tensor x = testing::random_tensor({1, c, 5, 5}, 1);
