@@ -148,7 +148,7 @@ std::vector<std::size_t> slot_sizes(const ModelImpl& m, const std::vector<runtim
   return sizes;
 }
 
-// Reorders the steps so that a step which frees more activation bytes than it writes runs
+// An order of the steps in which a step that frees more activation bytes than it writes runs
 // as soon as its inputs exist (the first such step in the plan's order, when several
 // are ready), and so do the readers of a value that together free more than they write;
 // every other step keeps the plan's order. In a DARTS-style cell network
@@ -156,7 +156,7 @@ std::vector<std::size_t> slot_sizes(const ModelImpl& m, const std::vector<runtim
 // factorized reduce of two strided convs) then runs right after that output's other
 // reader instead of a whole cell later, and the big output dies there. The engine keeps
 // the order only where it shrinks the arena.
-void order_steps_for_memory(ModelImpl& m) {
+std::vector<std::size_t> memory_order(const ModelImpl& m) {
   const std::vector<runtime::ValueKind> kinds = value_kinds(m.graph);
   const std::vector<std::size_t> sizes = slot_sizes(m, kinds);
   const std::size_t n = m.steps.size();
@@ -226,10 +226,20 @@ void order_steps_for_memory(ModelImpl& m) {
           if (--pending[c] == 0) make_ready(c);
   }
   if (order.size() != n) throw_internal("step order: the planned steps do not form a DAG");
+  return order;
+}
+
+void reorder_steps(ModelImpl& m, const std::vector<std::size_t>& order) {
   std::vector<runtime::Step> steps;
-  steps.reserve(n);
+  steps.reserve(order.size());
   for (std::size_t k : order) steps.push_back(std::move(m.steps[k]));
   m.steps = std::move(steps);
+}
+
+bool in_order(const std::vector<std::size_t>& order) {
+  for (std::size_t k = 0; k < order.size(); ++k)
+    if (order[k] != k) return false;
+  return true;
 }
 
 void plan_memory(ModelImpl& m) {
@@ -395,26 +405,31 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   t = Clock::now();
   m->graph_values = m->graph.values.size();
   graph::PlanLimits limits;
-  bool memory_order = false;  // order_steps_for_memory
-  auto plan = [&](const graph::PlanLimits& l, bool by_memory) {
+  bool by_memory = false;  // steps in memory_order
+  auto plan = [&](const graph::PlanLimits& l) {
     plan_steps(*m, l);
-    if (by_memory) order_steps_for_memory(*m);
+    if (by_memory) reorder_steps(*m, memory_order(*m));
     plan_memory(*m);
   };
-  plan(limits, memory_order);
+  plan(limits);
   // Tries a variant of the plan; keeps it if its arena is smaller, else restores the plan.
-  auto try_variant = [&](const graph::PlanLimits& variant, bool by_memory) {
+  auto try_limits = [&](const graph::PlanLimits& variant) {
     PlanState kept = save_plan(*m);
-    plan(variant, by_memory);
+    plan(variant);
     if (m->memory.arena_bytes < kept.memory.arena_bytes) {
       limits = variant;
-      memory_order = by_memory;
       return;
     }
     restore_plan(*m, std::move(kept));
   };
-  auto try_limits = [&](const graph::PlanLimits& variant) { try_variant(variant, memory_order); };
-  try_variant(limits, true);
+  // Steps that free memory early, where that moves any and shrinks the arena.
+  if (const std::vector<std::size_t> order = memory_order(*m); !in_order(order)) {
+    PlanState kept = save_plan(*m);
+    reorder_steps(*m, order);
+    plan_memory(*m);
+    if (m->memory.arena_bytes < kept.memory.arena_bytes) by_memory = true;
+    else restore_plan(*m, std::move(kept));
+  }
   // Gathers reading the sources of other gathers save copies but keep the sources alive.
   if (m->composed_gathers) {
     graph::PlanLimits variant = limits;
@@ -442,7 +457,7 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   if (const std::size_t limit = m->options.max_arena_bytes; limit && m->memory.arena_bytes > limit) {
     // Smaller tiles shrink the fused blocks' buffers; if that is not enough, say what is.
     limits.smallest_tiles = true;
-    plan(limits, memory_order);
+    plan(limits);
     if (m->memory.arena_bytes > limit)
       throw_invalid(m->graph.source + ": the activation arena needs " + std::to_string(m->memory.arena_bytes) +
                     " bytes, over --max-arena-bytes " + std::to_string(limit) +
