@@ -87,7 +87,8 @@ R with_conv_stage(const graph::RowStage& stage, R none, Fn fn) {
 }
 
 // What Model::steps() shows: built once, after compile.
-void describe_steps(ModelImpl& m) {
+std::vector<StepInfo> describe_steps(const ModelImpl& m) {
+  std::vector<StepInfo> infos;
   const graph::Graph& g = m.graph;
   auto bytes_of = [&](int v) -> double {
     if (v < 0) return 0;
@@ -121,8 +122,9 @@ void describe_steps(ModelImpl& m) {
     info.code_size = s.code_size;
     for (int v : s.inputs) info.bytes += bytes_of(v);
     for (int v : s.outputs) info.bytes += bytes_of(v);
-    m.step_infos.push_back(std::move(info));
+    infos.push_back(std::move(info));
   }
+  return infos;
 }
 
 // Graph inputs, constants and outputs; every other value is the arena's to allocate.
@@ -469,7 +471,6 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   t = Clock::now();
   runtime::compile_steps(*m, options.load_threads > 0 ? options.load_threads : jit::usable_threads(m->host));
   m->times.compile = ms_since(t);
-  describe_steps(*m);
   runtime::write_perf_map_if_asked();  // NNJIT_PERF_MAP=1: perf report names our kernels
   runtime::write_jitdump_if_asked();   // NNJIT_JITDUMP=1: perf inject --jit annotates them
 
@@ -484,6 +485,11 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
 
 }  // namespace
 
+const std::vector<StepInfo>& ModelImpl::step_infos() const {
+  std::call_once(described, [this] { described_steps = describe_steps(*this); });
+  return described_steps;
+}
+
 // ---------------------------------------------------------------------------- Model
 
 Model::Model(std::unique_ptr<ModelImpl> impl) : impl_(std::move(impl)) {}
@@ -494,7 +500,7 @@ const LoadTimes& Model::load_times() const { return impl_->times; }
 const std::vector<std::string>& Model::bound_dims() const { return impl_->graph.bound_dims; }
 std::size_t Model::weights_bytes() const { return impl_->weights_bytes; }
 std::size_t Model::arena_bytes() const { return impl_->memory.arena_bytes; }
-const std::vector<StepInfo>& Model::steps() const { return impl_->step_infos; }
+const std::vector<StepInfo>& Model::steps() const { return impl_->step_infos(); }
 int Model::dump_kernels(const std::string& dir) const { return runtime::dump_kernels(*impl_, dir); }
 Session Model::session() const { return Session(shared_from_this()); }
 
@@ -522,8 +528,8 @@ std::string Model::summary() const {
 
 std::string Model::plan_report() const {
   std::string s = "kernels: " + impl_->isa + ", threads " + std::to_string(impl_->options.threads) + "\n";
-  for (std::size_t i = 0; i < impl_->step_infos.size(); ++i) {
-    const StepInfo& st = impl_->step_infos[i];
+  for (std::size_t i = 0; i < impl_->step_infos().size(); ++i) {
+    const StepInfo& st = impl_->step_infos()[i];
     std::string nodes;
     for (const std::string& n : st.nodes) nodes += (nodes.empty() ? "" : "+") + n;
     s += "#" + std::to_string(i) + " " + st.op + " [" + nodes + "] -> " + st.shape + " " + st.layout +

@@ -158,7 +158,7 @@ int dump_kernels(const ModelImpl& m, const std::string& dir) {
   // Every blob whose code a step of this model runs: the registry's blobs that serve one
   // of its nodes (fused blocks use several kernels per step).
   std::set<std::string> nodes;
-  for (const StepInfo& s : m.step_infos)
+  for (const StepInfo& s : m.step_infos())
     for (const std::string& n : s.nodes) nodes.insert("'" + n + "'");
   int count = 0;
   for (const jit::JitBlob& b : jit::JitRegistry::instance().list()) {
@@ -173,7 +173,7 @@ int dump_kernels(const ModelImpl& m, const std::string& dir) {
     }
     std::ofstream s(base + ".s");
     s << "# kernel: " << b.name << "\n# serves: " << b.serves << "\n# bytes: " << b.size << "\n";
-    for (const StepInfo& st : m.step_infos)
+    for (const StepInfo& st : m.step_infos())
       if (st.code == b.address && !st.plan.empty()) s << "# plan: " << st.plan << "\n";
     s.close();
     const std::string cmd = "objdump -D -b binary -m i386:x86-64 '" + base + ".bin' >> '" + base + ".s' 2>&1";

@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "nnjit/nnjit.hpp"
 #include "tests/loaders/onnx_test_util.hpp"
@@ -40,6 +42,20 @@ TEST_SUITE("runtime") {
     auto out = s.run({{"data", data}, {"idx", Tensor::from(std::vector<int64_t>{3, -4}, {2})}});
     CHECK(out[0].tensor.data<float>()[0] == 13);
     CHECK(out[0].tensor.data<float>()[1] == 10);
+  }
+
+  TEST_CASE("Model::steps() is described once, on first use, whichever threads ask at once") {
+    Engine engine;
+    auto model = gather_model(engine);
+    std::vector<const std::vector<StepInfo>*> seen(4, nullptr);
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < seen.size(); ++t) threads.emplace_back([&, t] { seen[t] = &model->steps(); });
+    for (auto& th : threads) th.join();
+    for (const auto* s : seen) CHECK(s == seen[0]);
+    REQUIRE(seen[0]->size() == 1);
+    CHECK((*seen[0])[0].op == "Gather");
+    CHECK((*seen[0])[0].nodes == std::vector<std::string>{"pick"});
+    CHECK(model->plan_report().find("Gather") != std::string::npos);
   }
 
   TEST_CASE("run: wrong name, type, shape, a missing or repeated input are invalid input") {
