@@ -86,7 +86,7 @@ R with_conv_stage(const graph::RowStage& stage, R none, Fn fn) {
       stage);
 }
 
-// What Model::steps() shows: built once, after compile.
+// What Model::steps() shows (ModelImpl::step_infos builds it on first use).
 std::vector<StepInfo> describe_steps(const ModelImpl& m) {
   std::vector<StepInfo> infos;
   const graph::Graph& g = m.graph;
