@@ -2,7 +2,7 @@
 // packing costs: each first touch of a page traps to the kernel (and often to the host).
 // One reservation of address space per load, carved by the compile workers into
 // page-aligned ranges, saves the mmap/munmap or malloc and memset each buffer paid on
-// top of that (cold loads 5-27% shorter on the zoo, commit c208814).
+// top of that (cold loads up to 27% shorter on the zoo, commit c208814).
 //
 //   jit::PackArena arena(upper_bound_bytes);
 //   {
