@@ -238,12 +238,6 @@ void reorder_steps(ModelImpl& m, const std::vector<std::size_t>& order) {
   m.steps = std::move(steps);
 }
 
-bool in_order(const std::vector<std::size_t>& order) {
-  for (std::size_t k = 0; k < order.size(); ++k)
-    if (order[k] != k) return false;
-  return true;
-}
-
 void plan_memory(ModelImpl& m) {
   const graph::Graph& g = m.graph;
   const std::vector<runtime::ValueKind> kinds = value_kinds(g);
@@ -414,24 +408,24 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
     plan_memory(*m);
   };
   plan(limits);
-  // Tries a variant of the plan; keeps it if its arena is smaller, else restores the plan.
-  auto try_limits = [&](const graph::PlanLimits& variant) {
+  // Applies a change to the plan; keeps it if the arena shrinks, else restores the plan.
+  auto keep_if_smaller = [&](auto change) {
     PlanState kept = save_plan(*m);
-    plan(variant);
-    if (m->memory.arena_bytes < kept.memory.arena_bytes) {
-      limits = variant;
-      return;
-    }
+    change();
+    if (m->memory.arena_bytes < kept.memory.arena_bytes) return true;
     restore_plan(*m, std::move(kept));
+    return false;
   };
-  // Steps that free memory early, where that moves any and shrinks the arena.
-  if (const std::vector<std::size_t> order = memory_order(*m); !in_order(order)) {
-    PlanState kept = save_plan(*m);
-    reorder_steps(*m, order);
-    plan_memory(*m);
-    if (m->memory.arena_bytes < kept.memory.arena_bytes) by_memory = true;
-    else restore_plan(*m, std::move(kept));
-  }
+  auto try_limits = [&](const graph::PlanLimits& variant) {
+    if (keep_if_smaller([&] { plan(variant); })) limits = variant;
+  };
+  // Steps that free memory early, where that moves any (the identity permutation is the
+  // only sorted one) and shrinks the arena.
+  if (const std::vector<std::size_t> order = memory_order(*m); !std::is_sorted(order.begin(), order.end()))
+    by_memory = keep_if_smaller([&] {
+      reorder_steps(*m, order);
+      plan_memory(*m);
+    });
   // Gathers reading the sources of other gathers save copies but keep the sources alive.
   if (m->composed_gathers) {
     graph::PlanLimits variant = limits;
