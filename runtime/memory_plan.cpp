@@ -12,19 +12,21 @@ namespace {
 std::size_t round_up(std::size_t bytes) { return (bytes + kArenaAlign - 1) / kArenaAlign * kArenaAlign; }
 
 // What the arena places: an in-place chain of values (one block), or one step's scratch.
-// A Concat's output whose inputs are computed into it is a staircase: the bytes of each
-// input are needed from that input's first write, not from the first input's (parts).
+// Not every byte of a block lives as long as the block (its parts): a Concat's output
+// whose inputs are computed into it is a staircase, each input's bytes needed from that
+// input's first write, not from the first input's; a chain whose heir is smaller than
+// its donor (a crop compacting its input) frees the donor's tail at the handover.
 struct Part {
   std::size_t rel = 0, size = 0;  // bytes [rel, rel + size) of the block
-  int first = 0;                  // needed from this step to the block's last
+  int first = 0, last = 0;        // needed from step `first` to step `last`
 };
 struct Block {
   std::size_t size = 0;
   int first = 0, last = 0;
   std::size_t offset = 0;
-  std::vector<Part> parts;  // empty: all of it from `first`
+  std::vector<Part> parts;  // empty: all of it from `first` to `last`
 
-  std::vector<Part> pieces() const { return parts.empty() ? std::vector<Part>{{0, size, first}} : parts; }
+  std::vector<Part> pieces() const { return parts.empty() ? std::vector<Part>{{0, size, first, last}} : parts; }
 };
 
 const char* kind_phrase(ValueKind kind) {
@@ -69,7 +71,7 @@ std::string deny_reason(const MemoryPlan& plan, const std::vector<std::size_t>& 
 
 // Largest first (ties: earlier first step, then the order given), each into the
 // best-fitting gap among the already placed pieces whose lifetimes overlap its own; a
-// staircase block at the lowest offset where each of its parts fits.
+// block of parts at the lowest offset where each of its parts fits.
 std::size_t place(std::vector<Block>& blocks) {
   std::vector<std::size_t> order(blocks.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -108,7 +110,7 @@ std::size_t place(std::vector<Block>& blocks) {
       std::vector<std::vector<std::pair<std::size_t, std::size_t>>> part_busy;
       std::vector<std::size_t> candidates{0};
       for (const Part& part : p.parts) {
-        busy_during(part.first, p.last);
+        busy_during(part.first, part.last);
         part_busy.push_back(busy);
         for (const auto& be : busy)
           if (be.second >= part.rel) candidates.push_back(be.second - part.rel);
@@ -127,7 +129,7 @@ std::size_t place(std::vector<Block>& blocks) {
     }
     high_water = std::max(high_water, p.offset + p.size);
     for (const Part& part : p.pieces())
-      placed.push_back({p.offset + part.rel, p.offset + part.rel + part.size, part.first, p.last});
+      placed.push_back({p.offset + part.rel, p.offset + part.rel + part.size, part.first, part.last});
   }
   return high_water;
 }
@@ -249,30 +251,45 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
     const ValuePlan& p = plan.values[static_cast<std::size_t>(v)];
     if (p.kind == ValueKind::InPlace || !in_arena(p)) continue;
     Block b{p.size, p.first_step, p.last_step, 0, {}};
+    // Along a chain sizes never grow (a heir is at most its donor's size) and lifetimes
+    // follow each other: a byte is needed until the last value of the chain that holds it.
+    std::vector<std::pair<std::size_t, int>> held_until;  // {size, last step} per value
     for (int u = v; u >= 0; u = heir_of[static_cast<std::size_t>(u)]) {
       const ValuePlan& q = plan.values[static_cast<std::size_t>(u)];
       b.size = std::max(b.size, q.size);
       b.last = std::max(b.last, q.last_step);
+      held_until.push_back({q.size, q.last_step});
       block_of[static_cast<std::size_t>(u)] = static_cast<int>(blocks.size());
       plan.naive_bytes += q.size;
     }
     // A parent's children each from their first write; the bytes between them (and past
     // them, up to the chain's largest value) from the block's first step.
+    std::vector<Part> from{{0, b.size, b.first, b.last}};
     if (!taken[static_cast<std::size_t>(v)].empty()) {
       std::vector<Part> children;
       for (const ValueAlias& a : aliases)
         if (a.parent == v)
           children.push_back({a.offset, round_up(sizes[static_cast<std::size_t>(a.value)]),
-                              plan.values[static_cast<std::size_t>(a.value)].first_step});
+                              plan.values[static_cast<std::size_t>(a.value)].first_step, b.last});
       std::sort(children.begin(), children.end(), [](const Part& x, const Part& y) { return x.rel < y.rel; });
+      from.clear();
       std::size_t cursor = 0;
       for (const Part& c : children) {
-        if (c.rel > cursor) b.parts.push_back({cursor, c.rel - cursor, b.first});
-        b.parts.push_back(c);
+        if (c.rel > cursor) from.push_back({cursor, c.rel - cursor, b.first, b.last});
+        from.push_back(c);
         cursor = std::max(cursor, c.rel + c.size);
       }
-      if (cursor < b.size) b.parts.push_back({cursor, b.size - cursor, b.first});
+      if (cursor < b.size) from.push_back({cursor, b.size - cursor, b.first, b.last});
     }
+    // Each of those cut where a smaller heir takes over: the bytes past it end with the
+    // donor (the largest value of the chain still holding them).
+    for (const Part& f : from)
+      for (std::size_t k = 0; k < held_until.size(); ++k) {
+        const std::size_t hi = std::min(f.rel + f.size, held_until[k].first);
+        const std::size_t lo = std::max(f.rel, k + 1 < held_until.size() ? held_until[k + 1].first : 0);
+        if (lo < hi) b.parts.push_back({lo, hi - lo, f.first, held_until[k].second});
+      }
+    if (b.parts.size() == 1) b.parts.clear();  // all of it alive all along
     blocks.push_back(b);
   }
   const std::size_t first_scratch = blocks.size();
@@ -292,12 +309,12 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
     if (plan.scratch[s].size) plan.scratch[s].offset = blocks[b++].offset;
 
   // The live-set bound: bytes of blocks alive at each step (a chain counts once, a
-  // staircase part by part).
+  // block of parts part by part).
   std::vector<std::int64_t> delta(steps.size() + 1, 0);
   for (const Block& b : blocks)
     for (const Part& part : b.pieces()) {
       delta[static_cast<std::size_t>(part.first)] += static_cast<std::int64_t>(part.size);
-      delta[static_cast<std::size_t>(b.last) + 1] -= static_cast<std::int64_t>(part.size);
+      delta[static_cast<std::size_t>(part.last) + 1] -= static_cast<std::int64_t>(part.size);
     }
   std::int64_t live = 0;
   for (int s = 0; s <= last; ++s) {

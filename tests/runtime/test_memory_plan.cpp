@@ -133,8 +133,9 @@ TEST_SUITE("runtime") {
     // v0 (input) -> conv (s0) -> v1 -> relu (s1) -> v2 -> clip (s2) -> v3 -> flatten-ish op
     // (s3, smaller output) -> v4 -> fc (s4) -> v5 (output). v6 is a side branch off v0 at s0.5:
     // s1 also writes v6 (128 bytes) from v0, read last by s4.
-    // Block A = {v1, v2, v3, v4} 384 bytes s0..s4; v6 128 s1..s4; v5 128 at s4.
-    // Placement: A at 0; v6 at 384; v5 at 512 (A and v6 alive at s4).
+    // Block A = {v1, v2, v3, v4} 384 bytes s0..s3, its first 320 (v4) to s4; v6 128 s1..s4;
+    // v5 128 at s4. Placement: A at 0; v6 at 384; v5 at 512 (A's 320 and v6 alive at s4,
+    // A's freed tail [320, 384) too small): arena 640 over a live bound of 576.
     std::vector<std::size_t> sizes = {384, 384, 384, 384, 300, 128, 128};
     std::vector<ValueKind> kinds = {In, Al, Al, Al, Al, Out, Al};
     const std::vector<InPlaceRequest> first = {{.output = 0, .input = 0}};
@@ -155,7 +156,7 @@ TEST_SUITE("runtime") {
     CHECK(p.values[6].offset == 384);
     CHECK(p.values[5].offset == 512);
     CHECK(p.arena_bytes == 640);
-    CHECK(p.live_bound == 640);
+    CHECK(p.live_bound == 576);
     CHECK(p.peak_step == 4);
     CHECK(p.naive_bytes == 384 * 3 + 320 + 128 + 128);
   }
@@ -287,6 +288,35 @@ TEST_SUITE("runtime") {
     REQUIRE(q.inplace.size() == 1);
     CHECK_FALSE(q.inplace[0].granted);
     CHECK(q.inplace[0].reason.find("part of another value") != std::string::npos);
+  }
+
+  TEST_CASE("memory plan: a heir smaller than its donor frees the donor's tail at the handover") {
+    // A ResNet downsample read late: s0 v0 -> X (512) ; s1 X -> C (128, the main branch) ;
+    // s2 crop X -> Xs (128, in place: X's even pixels compacted to its front) ; s3 C -> M
+    // (256) ; s4 Xs + M -> O (256, in place over M) ; s5 O -> v6 (output).
+    // Block {X, Xs}: [0, 128) s0..s4, [128, 512) s0..s2. M's block (s3..s5) goes into the
+    // freed tail at 128; C (s1..s3) meets both parts, at 512; v6 at 0 after Xs.
+    // Live: s1 640 (X + C), s3 512 (Xs + C + M): arena 640. Were X's 512 bytes held to s4,
+    // s3 would need 896.
+    std::vector<std::size_t> sizes = {64, 512, 128, 128, 256, 256, 64};
+    std::vector<ValueKind> kinds = {In, Al, Al, Al, Al, Al, Out};
+    const std::vector<InPlaceRequest> first = {{.output = 0, .input = 0}};
+    std::vector<StepValues> steps = {{{0}, {1}},
+                                     {{1}, {2}},
+                                     {.inputs = {1}, .outputs = {3}, .inplace = first},
+                                     {{2}, {4}},
+                                     {.inputs = {4, 3}, .outputs = {5}, .inplace = first},
+                                     {{5}, {6}}};
+    MemoryPlan p = plan_memory(sizes, kinds, steps);
+    CHECK(p.values[3].kind == ValueKind::InPlace);
+    CHECK(p.values[3].offset == 0);
+    CHECK(p.values[4].offset == 128);
+    CHECK(p.values[5].offset == 128);
+    CHECK(p.values[2].offset == 512);
+    CHECK(p.values[6].offset == 0);
+    CHECK(p.arena_bytes == 640);
+    CHECK(p.live_bound == 640);
+    CHECK(p.peak_step == 1);
   }
 
   TEST_CASE("memory plan: a Concat's output is needed slice by slice, from each input's first write") {
