@@ -959,7 +959,8 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
       if (v >= 0) read[static_cast<std::size_t>(v)] = 1;
   }
   if (jit_on) {
-    fuse_row_streams(g, plan, host, options.threads, limits);
+    const std::vector<int> tails = read_downsamples_late(g, plan, host, limits);
+    fuse_row_streams(g, plan, host, options.threads, limits, tails);
     fold_crops(g, plan, host);
     alias_concats(g, plan);
   }

@@ -57,8 +57,8 @@ enum class StepKind {
   eltwise,     // a JIT elementwise kernel on blocked tensors: {a, b or -1}, {dst}
   se_block,    // squeeze-excitation: global average pool -> 1x1 conv + act -> 1x1 conv +
                // gate -> x * gate, one step (see SqueezeExcitePlan)
-  crop,        // Slice of H and W (step 1) on a blocked tensor: rows of whole pixels copied;
-               // `channels` holds {top, left}
+  crop,        // Slice of H and W on a blocked tensor: whole pixels copied; `channels`
+               // holds {top, left} and, for every step-th row and column, {step}
   gather,      // channels copied from blocked inputs by a table (`channels`): Concat of
                // any widths, Slice of channels, ShuffleNet's Reshape-Transpose-Reshape
   ir_block,    // inverted residual: pointwise expand -> depthwise -> pointwise project
@@ -194,6 +194,9 @@ struct PlanLimits {
   // Row-stream chains not to form, named by the first node of their first stage (the
   // engine vetoes those that grow the arena).
   std::vector<int> no_row_stream;
+  // Downsampling shortcuts to read late, named by their conv's node (see
+  // read_downsamples_late; the engine names those that shrink the arena).
+  std::vector<int> late_downsample;
 };
 
 ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& host, const Options& options,

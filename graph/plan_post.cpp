@@ -124,7 +124,7 @@ std::size_t next_reader(const ExecutionPlan& plan, std::size_t after, int v) {
 // (it would go to memory and back). A stage with a residual or a pool ends the chain; the
 // fused step runs where its last stage ran (every stage's inputs exist there too).
 void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host, int threads,
-                      const PlanLimits& limits) {
+                      const PlanLimits& limits, const std::vector<int>& no_join) {
   constexpr std::size_t kMaxStages = 3;
   std::vector<int> readers = step_readers(g, plan);
   for (std::size_t k = 0; k + 1 < plan.steps.size(); ++k) {
@@ -145,6 +145,7 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
       const PlannedStep& c = plan.steps[j];
       auto stage = row_stage(c, false);
       if (!stage || (c.kind == StepKind::conv && c.inputs.at(3) == v)) break;
+      if (!c.nodes.empty() && std::find(no_join.begin(), no_join.end(), c.nodes.front()) != no_join.end()) break;
       const RowWindow between = row_window(stages.back());  // the value c reads
       big = big || static_cast<double>(between.out_rows * between.row_floats) * 4 > static_cast<double>(host.l2_bytes) / 2;
       stages.push_back(*stage);
@@ -153,9 +154,17 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
     }
     if (stages.size() < 2 || !big) continue;
     const PlannedStep& last = plan.steps[chain.back()];
-    // A residual that is the chain's own input (an identity shortcut) could not take the
-    // output in place: tiles overwrite input rows that neighbouring tiles still read.
-    if (last.kind == StepKind::conv && last.inputs[3] >= 0 && last.inputs[3] == plan.steps[k].inputs[0]) continue;
+    // A residual that is the chain's own input (an identity shortcut) takes the output in
+    // place only on one thread, tiles in order, each stage reading its input's rows up to
+    // at least its own last row: every input row is then read before a tile writes over
+    // it, and never again. Split between threads, a tile would overwrite rows that the
+    // neighbouring thread's tiles still read.
+    if (last.kind == StepKind::conv && last.inputs[3] >= 0 && last.inputs[3] == plan.steps[k].inputs[0] &&
+        (threads != 1 || !std::all_of(stages.begin(), stages.end(), [](const RowStage& st) {
+          const RowWindow w = row_window(st);
+          return w.stride == 1 && w.pad_top <= w.extent - 1;
+        })))
+      continue;
     PlannedStep s{StepKind::row_stream, {}, "", {}, last.outputs, {}, std::nullopt, std::nullopt, {}, ""};
     s.inputs.push_back(plan.steps[k].inputs[0]);
     for (std::size_t i : chain) {
@@ -178,6 +187,131 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
   }
 }
 
+// A downsampling block: X feeds the shortcut ds(X), a 1x1 conv of stride 2, and the main
+// branch (... -> conv3), and the block adds the two. Planned as loaded the shortcut often
+// runs first (ResNet's export order: conv3 adds its output D) and D lives with X through
+// the whole main branch: at ResNet-50's 56x56 -> 28x28 block X + D alone is half the
+// model's live-set bound. Read late instead:
+//   the main branch up to conv3's input  (the last read of X but the shortcut's)
+//   subsample crop X -> Xs               (the pixels ds reads, in place at X's front)
+//   conv3 -> M                           (no residual, no activation)
+//   ds, stride 1 on Xs, + M, act         (the block's output, in place over M)
+// so what outlives X is Xs (a quarter of it) and conv3's input. Where the shortcut adds
+// the main branch's output already, the crop goes in before the step writing that
+// output. Costs one copy of Xs. Returns the conv3 steps' first nodes: no row stream may
+// take them (it would run after the crop and need X).
+std::vector<int> read_downsamples_late(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host,
+                                       const PlanLimits& limits) {
+  std::vector<int> tails;
+  if (limits.late_downsample.empty()) return tails;
+  const std::vector<int> readers = step_readers(g, plan);
+  auto pointwise = [](const PlannedStep& st) -> const jit::PointwisePlan* {
+    const auto* pw = std::get_if<jit::PointwisePlan>(&st.plan);
+    return st.kind == StepKind::conv && pw && pw->shape.batch == 1 && pw->shape.src_plane == 0 &&
+                   pw->shape.dst_plane == 0 && st.src_shift == 0
+               ? pw
+               : nullptr;
+  };
+  auto replan = [&](const jit::PointwiseShape& shape) -> std::optional<jit::PointwisePlan> {
+    auto planned = jit::plan_pointwise(shape, host);
+    const auto* p = std::get_if<jit::PointwisePlan>(&planned);
+    if (!p || p->block != plan.block_size) return std::nullopt;
+    return *p;
+  };
+  auto new_value = [&](int like, const std::string& suffix, Shape shape) {
+    Value v = plan_value(g, plan, like);
+    v.name += suffix;
+    v.shape = std::move(shape);
+    const int id = static_cast<int>(g.values.size() + plan.added_values.size());
+    plan.added_values.push_back(std::move(v));
+    plan.block.push_back(plan.block_size);
+    return id;
+  };
+  for (std::size_t k = 0; k < plan.steps.size(); ++k) {
+    const jit::PointwisePlan* dp = pointwise(plan.steps[k]);
+    if (!dp || dp->shape.stride != 2 || std::find(limits.late_downsample.begin(), limits.late_downsample.end(),
+                                                  plan.steps[k].nodes.front()) == limits.late_downsample.end())
+      continue;
+    PlannedStep ds = plan.steps[k];
+    const int x = ds.inputs[0];
+    jit::PointwiseShape shortcut = dp->shape;
+    // `main`: the step writing the main branch's output (conv3); the crop goes right
+    // before it, once every reader of X but the shortcut has run.
+    std::size_t main = 0;
+    std::optional<PlannedStep> conv3;  // without its Add, when the shortcut takes it over
+    if (ds.inputs[3] < 0) {
+      const int d = ds.outputs[0];
+      if (readers[static_cast<std::size_t>(d)] != 1 || shortcut.activation.kind != jit::ActivationKind::none) continue;
+      main = next_reader(plan, k, d);
+      if (main == plan.steps.size()) continue;
+      const PlannedStep& c = plan.steps[main];
+      const jit::PointwisePlan* cp = pointwise(c);
+      if (!cp || c.inputs[3] != d || c.inputs[0] == d || c.inputs[0] == x ||
+          cp->shape.residual != jit::ResidualMode::before_activation || c.op.rfind("Conv", 0) != 0 ||
+          g.nodes[static_cast<std::size_t>(c.nodes.front())].op_type != "Conv")
+        continue;
+      jit::PointwiseShape plain = cp->shape;
+      plain.residual = jit::ResidualMode::none;
+      plain.activation = jit::Activation::none();
+      const std::optional<jit::PointwisePlan> mp = replan(plain);
+      if (!mp) continue;
+      conv3 = c;
+      conv3->nodes = {c.nodes.front()};
+      conv3->op = "Conv";
+      conv3->inputs[3] = -1;
+      conv3->plan = *mp;
+      ds.nodes.insert(ds.nodes.end(), c.nodes.begin() + 1, c.nodes.end());
+      std::sort(ds.nodes.begin(), ds.nodes.end());
+      ds.op += c.op.substr(4);
+      ds.outputs = c.outputs;
+      shortcut.residual = jit::ResidualMode::before_activation;
+      shortcut.activation = cp->shape.activation;
+    } else {
+      main = k;  // the writer of the residual it adds; none (a graph input): ds itself
+      for (std::size_t i = 0; i < k; ++i)
+        if (std::find(plan.steps[i].outputs.begin(), plan.steps[i].outputs.end(), ds.inputs[3]) != plan.steps[i].outputs.end())
+          main = i;
+    }
+    // X is read by some step before `main` and by none from `main` on but the shortcut.
+    // (Should a row stream still read X after the crop, the memory plan sees X read
+    // later and does not give the crop X's bytes: slower, never wrong.)
+    bool read_before = false, read_after = false;
+    for (std::size_t i = 0; i < plan.steps.size(); ++i)
+      if (i != k && std::find(plan.steps[i].inputs.begin(), plan.steps[i].inputs.end(), x) != plan.steps[i].inputs.end())
+        (i < main ? read_before : read_after) = true;
+    if (!read_before || read_after) continue;
+    shortcut.stride = 1;
+    shortcut.height = dp->shape.out_height();
+    shortcut.width = dp->shape.out_width();
+    const std::optional<jit::PointwisePlan> sp = replan(shortcut);
+    if (!sp) continue;
+
+    const Shape& xs = plan_value(g, plan, x).shape;
+    const int xc = new_value(x, "@s2", {xs[0], xs[1], shortcut.height, shortcut.width});
+    ds.inputs[0] = xc;
+    ds.plan = *sp;
+    PlannedStep crop{StepKind::crop, {}, "Subsample", {x}, {xc}, {}, std::nullopt, std::nullopt,
+                     {{0, 0}, {0, 0}, {0, 2}}, "the shortcut's pixels, read after the main branch (a smaller arena)"};
+    if (conv3) {  // k < main: [.. ds@k .. conv3@main ..] -> [.. crop, conv3, ds ..]
+      const int m = new_value(conv3->outputs[0], "@main", plan_value(g, plan, conv3->outputs[0]).shape);
+      conv3->outputs = {m};
+      ds.inputs[3] = m;
+      tails.push_back(conv3->nodes.front());
+      plan.steps[main] = std::move(ds);
+      plan.steps.insert(plan.steps.begin() + static_cast<std::ptrdiff_t>(main), {std::move(crop), std::move(*conv3)});
+      plan.steps.erase(plan.steps.begin() + static_cast<std::ptrdiff_t>(k));
+      --k;  // the step now at k is a new candidate
+    } else {  // main <= k: [.. writer@main .. ds@k ..] -> [.. crop, writer .. ds ..]
+      if (main != k && plan.steps[main].kind == StepKind::conv && !plan.steps[main].nodes.empty())
+        tails.push_back(plan.steps[main].nodes.front());
+      plan.steps[k] = std::move(ds);
+      plan.steps.insert(plan.steps.begin() + static_cast<std::ptrdiff_t>(main), std::move(crop));
+      ++k;
+    }
+  }
+  return tails;
+}
+
 // DARTS's FactorizedReduce reads x[:, :, 1:, 1:] with a stride-2 1x1 conv: over the whole
 // x the same conv gives the same 28x28 output, one row and one column in, and the 385 KiB
 // crop (and its copy) goes. A crop whose reader is another crop folds into it first.
@@ -185,7 +319,7 @@ void fold_crops(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host) 
   const std::vector<int> readers = step_readers(g, plan);
   for (std::size_t k = 0; k < plan.steps.size(); ++k) {
     const PlannedStep& crop = plan.steps[k];
-    if (crop.kind != StepKind::crop) continue;
+    if (crop.kind != StepKind::crop || crop.channels.size() > 2) continue;  // not a subsample
     const int v = crop.outputs.at(0);
     if (readers[static_cast<std::size_t>(v)] != 1) continue;
     const std::size_t j = next_reader(plan, k, v);

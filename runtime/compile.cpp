@@ -305,15 +305,30 @@ void compile_step(ModelImpl& m, Step& s) {
       const int64_t planes = in.shape[0] * jit::div_up(in.shape[1], block);  // (image, block) pairs
       const int64_t H = in.shape[2], W = in.shape[3], Ho = out.shape[2], Wo = out.shape[3];
       const int64_t top = s.channels.at(0).second, left = s.channels.at(1).second;
-      s.kernel = "crop_nChw" + std::to_string(block) + "c";
-      s.run = [planes, H, W, Ho, Wo, top, left, block, pool](const ops::ComputeContext& c) {
-        parallel(pool, planes, [&](int64_t begin, int64_t end, int) {
+      const int64_t step = s.channels.size() > 2 ? s.channels[2].second : 1;
+      // In place (the memory plan gave the output the input's bytes): every pixel moves to
+      // the same or a lower address, so one forward pass reads each before it is written
+      // over; threads would write what another has still to read.
+      const bool in_place = m.memory.values[static_cast<std::size_t>(s.outputs[0])].kind == ValueKind::InPlace;
+      s.kernel = std::string(step == 1 ? "crop" : "subsample" + std::to_string(step)) + "_nChw" + std::to_string(block) +
+                 "c" + (in_place ? "_in_place" : "");
+      s.run = [planes, H, W, Ho, Wo, top, left, step, block, in_place, pool](const ops::ComputeContext& c) {
+        const std::size_t row_bytes = static_cast<std::size_t>(Wo * block) * sizeof(float);
+        const std::size_t pixel_bytes = static_cast<std::size_t>(block) * sizeof(float);
+        auto copy = [&](int64_t begin, int64_t end, int) {
+          float* dst = c.outputs[0]->data<float>();
+          const float* src = c.inputs[0]->data<float>();
           for (int64_t p = begin; p < end; ++p)
-            for (int64_t r = 0; r < Ho; ++r)
-              std::memcpy(c.outputs[0]->data<float>() + ((p * Ho + r) * Wo) * block,
-                          c.inputs[0]->data<float>() + ((p * H + top + r) * W + left) * block,
-                          static_cast<std::size_t>(Wo * block) * sizeof(float));
-        });
+            for (int64_t r = 0; r < Ho; ++r) {
+              float* d = dst + ((p * Ho + r) * Wo) * block;
+              const float* x = src + ((p * H + top + r * step) * W + left) * block;
+              if (step == 1) std::memmove(d, x, row_bytes);
+              else
+                for (int64_t j = 0; j < Wo; ++j) std::memmove(d + j * block, x + j * step * block, pixel_bytes);
+            }
+        };
+        if (in_place) copy(0, planes, 0);
+        else parallel(pool, planes, copy);
       };
       break;
     }

@@ -246,8 +246,9 @@ void plan_memory(ModelImpl& m) {
   for (const runtime::Step& s : m.steps) {
     runtime::StepValues sv{s.inputs, s.outputs, {}, 0};
     // In place where the kernel's contract allows it: an elementwise step over its first
-    // operand, a conv adding its residual before the activation over that residual.
-    if (s.kind == graph::StepKind::eltwise) sv.inplace.push_back({0, 0});
+    // operand, a crop compacting its input, a conv adding its residual before the
+    // activation over that residual.
+    if (s.kind == graph::StepKind::eltwise || s.kind == graph::StepKind::crop) sv.inplace.push_back({0, 0});
     if (s.kind == graph::StepKind::conv && s.inputs.size() > 3 && s.inputs[3] >= 0 &&
         std::visit(
             [](const auto& p) {
@@ -258,11 +259,13 @@ void plan_memory(ModelImpl& m) {
             },
             s.plan))
       sv.inplace.push_back({0, 3});
-    // A row stream's last stage adds its residual before the activation over that residual.
+    // A row stream's last stage adds its residual before the activation over that residual
+    // (which may be the stream's own input: the planner forms such streams on one thread,
+    // where each input row is read before a tile writes over it).
     if (s.kind == graph::StepKind::row_stream && s.inputs.back() >= 0 &&
         with_conv_stage(s.stream->stages.back(), false,
                         [](const auto& shape) { return shape.residual == jit::ResidualMode::before_activation; }))
-      sv.inplace.push_back({0, static_cast<int>(s.inputs.size()) - 1});
+      sv.inplace.push_back({0, static_cast<int>(s.inputs.size()) - 1, s.inputs.back() == s.inputs.front()});
     steps.push_back(std::move(sv));
   }
   // Concats whose inputs are computed into their output: all the candidates at first,
@@ -417,7 +420,9 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
     return false;
   };
   auto try_limits = [&](const graph::PlanLimits& variant) {
-    if (keep_if_smaller([&] { plan(variant); })) limits = variant;
+    if (!keep_if_smaller([&] { plan(variant); })) return false;
+    limits = variant;
+    return true;
   };
   // Steps that free memory early, where that moves any (the identity permutation is the
   // only sorted one) and shrinks the arena.
@@ -448,6 +453,23 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
     graph::PlanLimits variant = limits;
     variant.no_row_stream.push_back(head);
     try_limits(variant);
+  }
+  // Downsampling shortcuts read late (graph::read_downsamples_late), one at a time while
+  // the peak holds a strided 1x1 conv's input and reading it late shrinks the arena.
+  for (bool kept = true; kept;) {
+    std::vector<int> at_peak;
+    for (const runtime::Step& s : m->steps) {
+      const auto* pw = std::get_if<jit::PointwisePlan>(&s.plan);
+      if (s.kind != graph::StepKind::conv || !pw || pw->shape.stride != 2 || s.nodes.empty()) continue;
+      const runtime::ValuePlan& in = m->memory.values[static_cast<std::size_t>(s.inputs[0])];
+      if (in.first_step <= m->memory.peak_step && m->memory.peak_step <= in.last_step) at_peak.push_back(s.nodes.front());
+    }
+    kept = false;
+    for (std::size_t i = 0; i < at_peak.size() && !kept; ++i) {
+      graph::PlanLimits variant = limits;
+      variant.late_downsample.push_back(at_peak[i]);
+      kept = try_limits(variant);
+    }
   }
   plan_unfused_bound(*m);
   if (const std::size_t limit = m->options.max_arena_bytes; limit && m->memory.arena_bytes > limit) {

@@ -46,7 +46,7 @@ int count_of(const std::vector<int>& ids, int v) { return static_cast<int>(std::
 
 // Why step s may not write value `out` over value `in`; empty when it may.
 std::string deny_reason(const MemoryPlan& plan, const std::vector<std::size_t>& sizes, const std::vector<int>& heir_of,
-                        const StepValues& st, int s, int out, int in) {
+                        const StepValues& st, int s, int out, int in, bool read_twice) {
   if (in < 0) return "the step has no value at that input";
   if (out < 0) return "the step has no value at that output";
   const ValuePlan& donor = plan.values[static_cast<std::size_t>(in)];
@@ -56,7 +56,7 @@ std::string deny_reason(const MemoryPlan& plan, const std::vector<std::size_t>& 
   if (donor.first_step < 0) return "no step computes the input";
   if (donor.last_step != s)
     return "the input is read again later (last use: step " + std::to_string(donor.last_step) + ")";
-  if (count_of(st.inputs, in) > 1) return "the step reads the input more than once";
+  if (count_of(st.inputs, in) > (read_twice ? 2 : 1)) return "the step reads the input more than once";
   if (count_of(st.outputs, in) > 0) return "the step also writes the input";
   if (heir_of[static_cast<std::size_t>(in)] >= 0)
     return "the input already went to value " + std::to_string(heir_of[static_cast<std::size_t>(in)]);
@@ -232,7 +232,7 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
       d.step = s;
       d.output = st.outputs[static_cast<std::size_t>(r.output)];
       d.input = st.inputs[static_cast<std::size_t>(r.input)];
-      d.reason = deny_reason(plan, sizes, heir_of, st, s, d.output, d.input);
+      d.reason = deny_reason(plan, sizes, heir_of, st, s, d.output, d.input, r.read_twice);
       d.granted = d.reason.empty();
       if (d.granted) {
         ValuePlan& heir = plan.values[static_cast<std::size_t>(d.output)];

@@ -41,11 +41,15 @@
 //     tricks that clobber unread data). With threads, each thread writes only the
 //     elements it itself read first (split by index ranges of the same layout).
 //  4. Input i is not read again after the step; its bytes hold the output afterwards.
+// A compaction (a crop, a subsample) breaks 1 and 2 in one safe way: output element k is
+// one input element stored at the same or a higher address, those addresses rising with
+// k, and the kernel copies in order of k on one thread — so 3 holds. The output is
+// smaller, and the bytes past it are free from the step on.
 // The planner grants a request only when input i is an arena value (Allocate or InPlace;
 // not a graph Input, Constant or Output), its last use is this step, output o is an
 // Allocate value first written here, the output's byte size is <= the input's, input i's
-// value appears once among the step's inputs, and no other output of the step has taken
-// it. Otherwise it says why in MemoryPlan::inplace and plans the output separately.
+// value appears once among the step's inputs (twice with InPlaceRequest::read_twice), and
+// no other output of the step has taken it. Otherwise it says why in MemoryPlan::inplace and plans the output separately.
 #pragma once
 
 #include <cstddef>
@@ -84,6 +88,10 @@ struct ValueAlias {
 struct InPlaceRequest {
   int output = 0;
   int input = 0;
+  // The step also reads input i's value through another of its inputs, every element
+  // before it writes over that element, and none after (a row stream whose shortcut is
+  // its own input, tiles in order on one thread): the one exception to "appears once".
+  bool read_twice = false;
 };
 
 // What the planner needs to know of one step: the values it reads and writes (value ids;

@@ -319,6 +319,26 @@ TEST_SUITE("runtime") {
     CHECK(p.peak_step == 1);
   }
 
+  TEST_CASE("memory plan: a step reading its donor twice takes it in place only when it says so") {
+    // s0: v0 -> v1 ; s1: reads v1 twice (a row stream whose shortcut is its own input) -> v2.
+    std::vector<std::size_t> sizes = {64, 256, 256};
+    std::vector<ValueKind> kinds = {In, Al, Out};
+    kinds[2] = Al;
+    std::vector<StepValues> steps = {{{0}, {1}}, {.inputs = {1, 1}, .outputs = {2}, .inplace = {{0, 1}}}};
+    MemoryPlan denied = plan_memory(sizes, kinds, steps);
+    CHECK_FALSE(denied.inplace.at(0).granted);
+    CHECK(denied.inplace.at(0).reason == "the step reads the input more than once");
+    CHECK(denied.arena_bytes == 512);
+    steps[1].inplace[0].read_twice = true;
+    MemoryPlan granted = plan_memory(sizes, kinds, steps);
+    CHECK(granted.inplace.at(0).granted);
+    CHECK(granted.values[2].kind == ValueKind::InPlace);
+    CHECK(granted.arena_bytes == 256);
+    // Three times is still too many.
+    steps[1].inputs = {1, 1, 1};
+    CHECK_FALSE(plan_memory(sizes, kinds, steps).inplace.at(0).granted);
+  }
+
   TEST_CASE("memory plan: a Concat's output is needed slice by slice, from each input's first write") {
     // v3 = concat(v1 @0, v2 @128), 256 bytes. s0: v0 -> v1 ; s1: v0 -> v4 (128) ;
     // s2: v4 -> v5 (64) ; s3: v5 -> v2 ; s4: v3 -> v6 (output). v2's slice is needed from
