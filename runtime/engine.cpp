@@ -455,12 +455,26 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
     try_limits(variant);
   }
   // Downsampling shortcuts read late (graph::read_downsamples_late), one at a time while
-  // the peak holds a strided 1x1 conv's input and reading it late shrinks the arena.
+  // the peak holds a shortcut's input and reading it late shrinks the arena. A shortcut:
+  // a strided 1x1 conv adding a residual, or whose output is only read as a residual.
+  auto is_shortcut = [&](const runtime::Step& s) {
+    const auto* pw = std::get_if<jit::PointwisePlan>(&s.plan);
+    if (s.kind != graph::StepKind::conv || !pw || pw->shape.stride != 2 || s.nodes.empty()) return false;
+    if (s.inputs[3] >= 0) return true;
+    int readers = 0, as_residual = 0;
+    for (const runtime::Step& t : m->steps)
+      for (std::size_t i = 0; i < t.inputs.size(); ++i)
+        if (t.inputs[i] == s.outputs[0]) {
+          ++readers;
+          as_residual += (t.kind == graph::StepKind::conv && i == 3) ||
+                         (t.kind == graph::StepKind::row_stream && i + 1 == t.inputs.size());
+        }
+    return readers == 1 && as_residual == 1;
+  };
   for (bool kept = true; kept;) {
     std::vector<int> at_peak;
     for (const runtime::Step& s : m->steps) {
-      const auto* pw = std::get_if<jit::PointwisePlan>(&s.plan);
-      if (s.kind != graph::StepKind::conv || !pw || pw->shape.stride != 2 || s.nodes.empty()) continue;
+      if (!is_shortcut(s)) continue;
       const runtime::ValuePlan& in = m->memory.values[static_cast<std::size_t>(s.inputs[0])];
       if (in.first_step <= m->memory.peak_step && m->memory.peak_step <= in.last_step) at_peak.push_back(s.nodes.front());
     }
