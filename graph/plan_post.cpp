@@ -154,16 +154,17 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
     }
     if (stages.size() < 2 || !big) continue;
     const PlannedStep& last = plan.steps[chain.back()];
-    // A residual that is the chain's own input (an identity shortcut) takes the output in
-    // place only on one thread, tiles in order, each stage reading its input's rows up to
-    // at least its own last row: every input row is then read before a tile writes over
-    // it, and never again. Split between threads, a tile would overwrite rows that the
-    // neighbouring thread's tiles still read.
-    if (last.kind == StepKind::conv && last.inputs[3] >= 0 && last.inputs[3] == plan.steps[k].inputs[0] &&
-        (threads != 1 || !std::all_of(stages.begin(), stages.end(), [](const RowStage& st) {
+    // A residual that is the chain's own input (an identity shortcut) may take the output
+    // in place when every stage keeps the rows (stride 1) and reads its input up to at
+    // least its own last row: tiles in order then read every input row before one of
+    // them writes over it, and never again. Threads each defer their first tile's writes
+    // to the end (its buffers computed first, in a second set of buffers), so none
+    // overwrites rows a neighbour still reads (RowStreamRunner::run_in_place).
+    const bool identity = last.kind == StepKind::conv && last.inputs[3] >= 0 && last.inputs[3] == plan.steps[k].inputs[0];
+    if (identity && !std::all_of(stages.begin(), stages.end(), [](const RowStage& st) {
           const RowWindow w = row_window(st);
           return w.stride == 1 && w.pad_top <= w.extent - 1;
-        })))
+        }))
       continue;
     PlannedStep s{StepKind::row_stream, {}, "", {}, last.outputs, {}, std::nullopt, std::nullopt, {}, ""};
     s.inputs.push_back(plan.steps[k].inputs[0]);
@@ -178,7 +179,7 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
     s.inputs.push_back(last.kind == StepKind::conv ? last.inputs[3] : -1);
     s.stream = plan_row_stream(std::move(stages), host, threads, limits.smallest_tiles);
     s.outputs.push_back(add_scratch(g, plan, plan_value(g, plan, last.outputs.at(0)).name + "@rows",
-                                    s.stream->buffers_floats() * threads));
+                                    s.stream->buffers_floats() * threads * (identity && threads > 1 ? 2 : 1)));
     readers.push_back(0);
     plan.steps[chain.back()] = std::move(s);
     for (std::size_t i = chain.size() - 1; i-- > 0;)

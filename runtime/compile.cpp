@@ -243,6 +243,15 @@ void compile_step(ModelImpl& m, Step& s) {
     case graph::StepKind::row_stream: {
       auto runner = std::make_shared<const RowStreamRunner>(g, s, m.host);
       describe_tiled(s, *runner, pool);
+      // An identity shortcut's output over the stream's own input, split between threads.
+      const ValuePlan& out = m.memory.values[static_cast<std::size_t>(s.outputs[0])];
+      if (out.kind == ValueKind::InPlace && out.donor == s.inputs.front() && pool && pool->threads() > 1 &&
+          runner->tiles() > 1) {
+        s.run = [runner, pool](const ops::ComputeContext& c) {
+          runner->run_in_place(c.outputs[0]->data<float>(), c.outputs[1]->data<float>(), *pool);
+        };
+        break;
+      }
       s.run = [runner, pool](const ops::ComputeContext& c) {
         // Each worker takes a run of consecutive tiles and its own buffers.
         const Tensor* res = c.inputs.back();

@@ -231,6 +231,32 @@ void RowStreamRunner::run(const float* src, float* dst, const float* residual, f
   }
 }
 
+void RowStreamRunner::run_stages(const float* src, float* dst, const float* residual, float* buffers, int64_t i,
+                                 std::size_t from, std::size_t to) const {
+  const std::size_t n = b_.stages.size();
+  for (std::size_t k = from; k < to; ++k) {
+    const StageRun& r = tiles_[static_cast<std::size_t>(i)].fresh[k];
+    const bool is_last = k + 1 == n;
+    const float* in = k == 0 ? src : buffers + buffer_offset_[k - 1];
+    float* out = is_last ? dst : buffers + buffer_offset_[k];
+    r.call(in + r.src_offset, out + r.dst_offset, is_last && residual ? residual + r.dst_offset : nullptr);
+  }
+}
+
+void RowStreamRunner::run_in_place(float* data, float* buffers, ThreadPool& pool) const {
+  const std::size_t n = b_.stages.size();
+  float* spare = buffers + pool.threads() * buffers_floats_;  // the first tiles' buffers
+  pool.parallel_for(tiles(), [&](int64_t begin, int64_t end, int worker) {
+    if (begin > 0 && begin < end) run_stages(data, nullptr, nullptr, spare + worker * buffers_floats_, begin, 0, n - 1);
+  });
+  pool.parallel_for(tiles(), [&](int64_t begin, int64_t end, int worker) {
+    run(data, data, data, buffers + worker * buffers_floats_, begin > 0 ? begin + 1 : 0, end);
+  });
+  pool.parallel_for(tiles(), [&](int64_t begin, int64_t end, int worker) {
+    if (begin > 0 && begin < end) run_stages(nullptr, data, data, spare + worker * buffers_floats_, begin, n - 1, n);
+  });
+}
+
 int64_t RowStreamRunner::input_width(const graph::RowStage& stage) {
   return std::visit([](const auto& p) { return int64_t{p.shape.width}; }, stage);
 }

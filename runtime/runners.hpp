@@ -19,6 +19,7 @@
 
 #include "jit/layout.hpp"
 #include "runtime/model_impl.hpp"
+#include "runtime/thread_pool.hpp"
 
 namespace nnjit::runtime {
 
@@ -96,6 +97,13 @@ class RowStreamRunner {
 
   // Tiles [begin, end) in order, with one worker's buffers.
   void run(const float* src, float* dst, const float* residual, float* buffers, int64_t begin, int64_t end) const;
+  // The whole step with dst == residual == src (an identity shortcut taking the output
+  // in place), its tiles split between the pool's workers: each worker but the first
+  // computes its first tile's buffers (a second set, after every worker's first), then
+  // every worker runs its other tiles, then each writes its first tile. A worker's tiles
+  // read input rows up to its neighbour's first output row, and its first tile reads
+  // rows of the worker before: no row is overwritten before every reader has read it.
+  void run_in_place(float* data, float* buffers, ThreadPool& pool) const;
 
  private:
   // One stage's work in one tile: its kernel on the rows from `first` to the tile's end,
@@ -122,6 +130,9 @@ class RowStreamRunner {
   }
 
   StageRun stage_run(std::size_t k, const Tile& t, int64_t first, const jit::HostInfo& host, const std::string& who);
+  // Stages [from, to) of tile i from their first rows (a fresh tile).
+  void run_stages(const float* src, float* dst, const float* residual, float* buffers, int64_t i, std::size_t from,
+                  std::size_t to) const;
 
   graph::RowStreamPlan b_;
   std::vector<graph::RowWindow> window_;
