@@ -871,6 +871,20 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
                                                         std::get<jit::DepthwisePlan>(d.plan),
                                                         std::get<jit::PointwisePlan>(p.plan), host, options.threads,
                                                         limits.smallest_tiles);
+        {  // in place (InvertedResidualPlan::in_place)?
+          const jit::DepthwiseShape& ds = b.depthwise.shape;
+          const int src = e ? e->src : d.src;
+          const int64_t in_blocks = e ? b.expand.in_blocks : b.depthwise.blocks;
+          const auto& readers = uses.readers[static_cast<std::size_t>(src)];
+          const bool only_block = std::all_of(readers.begin(), readers.end(), [&](int r) {
+            return std::find(grp.nodes.begin(), grp.nodes.end(), r) != grp.nodes.end() ||
+                   (e && std::find(e->nodes.begin(), e->nodes.end(), r) != e->nodes.end()) ||
+                   std::find(d.nodes.begin(), d.nodes.end(), r) != d.nodes.end();
+          });
+          b.in_place_ok = ds.stride == 1 && ds.out_height() == ds.height && ds.out_width() == ds.width &&
+                       b.project.out_blocks <= in_blocks && only_block && !uses.is_output[static_cast<std::size_t>(src)] &&
+                       (options.threads == 1 || b.tile_rows >= std::max(ds.pad_top, ds.pad_bottom));
+        }
         PlannedStep s{StepKind::ir_block, {}, (e ? e->op + "+" : "") + d.op + "+" + p.op, {}, {}, {}, b, std::nullopt, {}, ""};
         for (const ConvGroup* c : {e, &d, &p})
           if (c) s.nodes.insert(s.nodes.end(), c->nodes.begin(), c->nodes.end());
@@ -879,7 +893,7 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
                     p.weights, p.bias, p.residual >= 0 ? layouts.blocked(p.residual) : -1};
         const int dst = layouts.produce_blocked(p.out);
         const int buffers = layouts.scratch(g.values[static_cast<std::size_t>(p.out)].name + "@tiles",
-                                            (b.expanded_floats() + b.depthwise_floats()) * options.threads);
+                                            b.buffers_floats(options.threads));
         s.outputs = {dst, buffers};
         plan.steps.push_back(std::move(s));
         continue;

@@ -93,12 +93,28 @@ struct InvertedResidualPlan {
   jit::PointwisePlan project;
   int64_t tile_rows = 0;       // depthwise output rows per tile
   int64_t expanded_rows = 0;   // rows of the expanded buffer (a tile's input rows, at most)
+  // The output may take the input's bytes (MCUNet's in-place depthwise): stride 1, the
+  // output no larger than the input, and the input read by this block alone. Each tile
+  // reads the input rows it needs (expanded, or copied when there is no expand) into the
+  // expanded buffer before it writes its output rows, which no later tile reads; with
+  // threads, each worker's first tile is written last (InvertedResidualRunner), so tiles
+  // of at least the depthwise's top and bottom pads. The planner says whether it may
+  // (in_place_ok); the engine turns it on where that shrinks the arena (its buffers:
+  // in_place_floats()).
+  bool in_place_ok = false;
+  bool in_place = false;
   // Floats of the two tile buffers of one thread.
   int64_t expanded_floats() const {
-    return has_expand ? expanded_rows * expand.shape.width * expand.out_blocks * expand.block : 0;
+    if (has_expand) return expanded_rows * expand.shape.width * expand.out_blocks * expand.block;
+    return in_place ? expanded_rows * depthwise.shape.width * depthwise.blocks * depthwise.block : 0;
   }
   int64_t depthwise_floats() const {
     return tile_rows * depthwise.shape.out_width() * depthwise.blocks * depthwise.block;
+  }
+  // Floats of the step's buffers value for `threads` workers: a pair each (two, in place
+  // on threads: the second for a worker's first tile).
+  int64_t buffers_floats(int threads) const {
+    return (expanded_floats() + depthwise_floats()) * threads * (in_place && threads > 1 ? 2 : 1);
   }
 };
 

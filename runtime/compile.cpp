@@ -226,8 +226,19 @@ void compile_step(ModelImpl& m, Step& s) {
       break;
     }
     case graph::StepKind::ir_block: {
+      // In place only where the memory plan gave the output the input's bytes.
+      const ValuePlan& out = m.memory.values[static_cast<std::size_t>(s.outputs[0])];
+      const bool over_input = out.kind == ValueKind::InPlace && out.donor == s.inputs[0];
+      s.block->in_place = s.block->in_place && over_input;
       auto runner = std::make_shared<const InvertedResidualRunner>(g, s, m.host);
       describe_tiled(s, *runner, pool);
+      if (over_input && pool && pool->threads() > 1 && runner->tiles() > 1) {
+        s.run = [runner, pool](const ops::ComputeContext& c) {
+          runner->run_in_place(c.outputs[0]->data<float>(), c.inputs[7] ? c.inputs[7]->data<float>() : nullptr,
+                               c.outputs[1]->data<float>(), *pool);
+        };
+        break;
+      }
       s.run = [runner, pool](const ops::ComputeContext& c) {
         // Each worker takes a run of consecutive tiles and its own pair of buffers.
         const int64_t per_worker = runner->expanded_floats() + runner->depthwise_floats();

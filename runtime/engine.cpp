@@ -150,6 +150,40 @@ std::vector<std::size_t> slot_sizes(const ModelImpl& m, const std::vector<runtim
   return sizes;
 }
 
+// The outputs a step may write over one of its inputs, as its kernel's contract allows:
+// an elementwise step over its first operand, a crop compacting its input, a 1x1 conv
+// over its input where pointwise_in_place says so, an inverted-residual block over its
+// input where its plan says so, a conv (or a row stream's last stage)
+// adding its residual before the activation over that residual — which may be the
+// stream's own input (RowStreamRunner::run_in_place).
+bool pointwise_over_input(const runtime::Step& s) {
+  const auto* pw = std::get_if<jit::PointwisePlan>(&s.plan);
+  return s.kind == graph::StepKind::conv && s.inputs[3] < 0 && pw && s.src_shift == 0 && jit::pointwise_in_place(*pw);
+}
+std::vector<runtime::InPlaceRequest> inplace_requests(const runtime::Step& s) {
+  std::vector<runtime::InPlaceRequest> r;
+  if (s.kind == graph::StepKind::eltwise || s.kind == graph::StepKind::crop) r.push_back({0, 0});
+  if (s.kind == graph::StepKind::conv && s.inputs.size() > 3) {
+    if (s.inputs[3] >= 0 &&
+        std::visit(
+            [](const auto& p) {
+              if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) return false;
+              else if constexpr (requires { p.shape.residual; })
+                return p.shape.residual == jit::ResidualMode::before_activation;
+              else return false;
+            },
+            s.plan))
+      r.push_back({0, 3});
+    if (pointwise_over_input(s)) r.push_back({0, 0});
+  }
+  if (s.kind == graph::StepKind::ir_block && s.block->in_place) r.push_back({0, 0, s.inputs[7] == s.inputs[0]});
+  if (s.kind == graph::StepKind::row_stream && s.inputs.back() >= 0 &&
+      with_conv_stage(s.stream->stages.back(), false,
+                      [](const auto& shape) { return shape.residual == jit::ResidualMode::before_activation; }))
+    r.push_back({0, static_cast<int>(s.inputs.size()) - 1, s.inputs.back() == s.inputs.front()});
+  return r;
+}
+
 // An order of the steps in which a step that frees more activation bytes than it writes runs
 // as soon as its inputs exist (the first such step in the plan's order, when several
 // are ready), and so do the readers of a value that together free more than they write;
@@ -210,13 +244,29 @@ std::vector<std::size_t> memory_order(const ModelImpl& m) {
   };
   for (std::size_t k = 0; k < n; ++k)
     if (pending[k] == 0) make_ready(k);
+  // Step k could write over a value that other steps, all ready, still read: it goes
+  // after them (among the steps that free memory), to be that value's last reader.
+  auto waits = [&](std::size_t k) {
+    for (const runtime::InPlaceRequest& r : inplace_requests(m.steps[k])) {
+      const int v = m.steps[k].inputs[static_cast<std::size_t>(r.input)];
+      const std::vector<std::size_t>& left = readers[static_cast<std::size_t>(v)];
+      if (v >= 0 && left.size() > 1 && std::all_of(left.begin(), left.end(), [&](std::size_t c) { return is_ready[c] != 0; }))
+        return true;
+    }
+    return false;
+  };
   while (!ready.empty()) {
     auto pick = std::min_element(ready.begin(), ready.end());
     int64_t pick_net = net(*pick);
+    bool pick_waits = true;
     for (auto it = ready.begin(); it != ready.end(); ++it)
-      if (const int64_t b = net(*it); b < 0 && (pick_net >= 0 || *it < *pick)) {
-        pick = it;
-        pick_net = b;
+      if (const int64_t b = net(*it); b < 0) {
+        const bool w = waits(*it);
+        if (pick_net >= 0 || (pick_waits && !w) || (pick_waits == w && *it < *pick)) {
+          pick = it;
+          pick_net = b;
+          pick_waits = w;
+        }
       }
     const std::size_t k = *pick;
     ready.erase(pick);
@@ -229,6 +279,18 @@ std::vector<std::size_t> memory_order(const ModelImpl& m) {
   }
   if (order.size() != n) throw_internal("step order: the planned steps do not form a DAG");
   return order;
+}
+
+// The inverted-residual blocks named by their first node that may write over their
+// input (in_place_ok) do, their buffers value resized (InvertedResidualPlan::buffers_floats).
+void put_blocks_in_place(ModelImpl& m, const std::vector<int>& first_nodes) {
+  for (runtime::Step& s : m.steps)
+    if (s.block && s.block->in_place_ok &&
+        std::find(first_nodes.begin(), first_nodes.end(), s.nodes.front()) != first_nodes.end()) {
+      s.block->in_place = true;
+      s.reason = "in place: each tile writes over input rows it and the tiles after it have read";
+      m.graph.values[static_cast<std::size_t>(s.outputs[1])].shape = {s.block->buffers_floats(m.options.threads)};
+    }
 }
 
 void reorder_steps(ModelImpl& m, const std::vector<std::size_t>& order) {
@@ -244,34 +306,22 @@ void plan_memory(ModelImpl& m) {
   const std::vector<std::size_t> sizes = slot_sizes(m, kinds);
   std::vector<runtime::StepValues> steps;
   for (const runtime::Step& s : m.steps) {
-    runtime::StepValues sv{s.inputs, s.outputs, {}, 0};
-    // In place where the kernel's contract allows it: an elementwise step over its first
-    // operand, a crop compacting its input, a conv adding its residual before the
-    // activation over that residual.
-    if (s.kind == graph::StepKind::eltwise || s.kind == graph::StepKind::crop) sv.inplace.push_back({0, 0});
-    if (s.kind == graph::StepKind::conv && s.inputs.size() > 3 && s.inputs[3] >= 0 &&
-        std::visit(
-            [](const auto& p) {
-              if constexpr (std::is_same_v<std::decay_t<decltype(p)>, std::monostate>) return false;
-              else if constexpr (requires { p.shape.residual; })
-                return p.shape.residual == jit::ResidualMode::before_activation;
-              else return false;
-            },
-            s.plan))
-      sv.inplace.push_back({0, 3});
-    // A row stream's last stage adds its residual before the activation over that residual
-    // (which may be the stream's own input: the planner forms such streams on one thread,
-    // where each input row is read before a tile writes over it).
-    if (s.kind == graph::StepKind::row_stream && s.inputs.back() >= 0 &&
-        with_conv_stage(s.stream->stages.back(), false,
-                        [](const auto& shape) { return shape.residual == jit::ResidualMode::before_activation; }))
-      sv.inplace.push_back({0, static_cast<int>(s.inputs.size()) - 1, s.inputs.back() == s.inputs.front()});
+    runtime::StepValues sv{s.inputs, s.outputs, inplace_requests(s), 0};
     steps.push_back(std::move(sv));
   }
   // Concats whose inputs are computed into their output: all the candidates at first,
   // then each dropped if that shrinks the arena (an output living from its first input
   // on can cost more than the copy saves). Their gathers then read and write nothing.
   std::vector<int> parents;
+  // Optional grants: a 1x1 conv or an inverted-residual block over its own input joins
+  // two values into one block, which can place worse than two (efficientnet_b0,
+  // squeezenet1_1, shufflenet_v2, darts_net). Variants without each kind, without both.
+  std::vector<runtime::StepValues> no_pointwise;  // the steps without 1x1 convs over their input
+  for (std::size_t k = 0; k < m.steps.size(); ++k)
+    if (pointwise_over_input(m.steps[k])) {
+      if (no_pointwise.empty()) no_pointwise = steps;
+      no_pointwise[k].inplace.clear();
+    }
   for (const runtime::ValueAlias& a : m.alias_candidates)
     if (std::find(parents.begin(), parents.end(), a.parent) == parents.end()) parents.push_back(a.parent);
   std::vector<char> taken(parents.size(), 1);
@@ -299,6 +349,12 @@ void plan_memory(ModelImpl& m) {
     auto without = plan_with(taken);
     if (without.first.arena_bytes < best.first.arena_bytes) best = std::move(without);
     else taken[p] = 1;
+  }
+  // A 1x1 conv over its own input joins two values into one block, which can place worse
+  // than two (efficientnet_b0, squeezenet1_1): all of them dropped, where that is smaller.
+  if (!no_pointwise.empty()) {
+    steps = std::move(no_pointwise);
+    if (auto without = plan_with(taken); without.first.arena_bytes < best.first.arena_bytes) best = std::move(without);
   }
   m.memory = std::move(best.first);
   m.aliases = std::move(best.second);
@@ -404,10 +460,12 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   t = Clock::now();
   m->graph_values = m->graph.values.size();
   graph::PlanLimits limits;
-  bool by_memory = false;  // steps in memory_order
+  bool by_memory = false;        // steps in memory_order
+  std::vector<int> in_place_blocks;  // put_blocks_in_place
   auto plan = [&](const graph::PlanLimits& l) {
     plan_steps(*m, l);
     if (by_memory) reorder_steps(*m, memory_order(*m));
+    put_blocks_in_place(*m, in_place_blocks);
     plan_memory(*m);
   };
   plan(limits);
@@ -485,6 +543,17 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
       kept = try_limits(variant);
     }
   }
+  // Inverted-residual blocks over their own input, where the plan allows it: their
+  // buffers grow (the input rows copied, a second pair per thread) and chains of values
+  // can place worse, so only where that shrinks the arena.
+  std::vector<int> able;
+  for (const runtime::Step& s : m->steps)
+    if (s.block && s.block->in_place_ok) able.push_back(s.nodes.front());
+  if (!able.empty() && keep_if_smaller([&] {
+        put_blocks_in_place(*m, able);
+        plan_memory(*m);
+      }))
+    in_place_blocks = std::move(able);
   plan_unfused_bound(*m);
   if (const std::size_t limit = m->options.max_arena_bytes; limit && m->memory.arena_bytes > limit) {
     // Smaller tiles shrink the fused blocks' buffers; if that is not enough, say what is.

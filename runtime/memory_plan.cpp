@@ -69,15 +69,18 @@ std::string deny_reason(const MemoryPlan& plan, const std::vector<std::size_t>& 
   return {};
 }
 
-// Largest first (ties: earlier first step, then the order given), each into the
-// best-fitting gap among the already placed pieces whose lifetimes overlap its own; a
-// block of parts at the lowest offset where each of its parts fits.
-std::size_t place(std::vector<Block>& blocks) {
+// Largest first, each into the best-fitting gap among the already placed pieces whose
+// lifetimes overlap its own; a block of parts at the lowest offset where each of its
+// parts fits. Blocks of one size (DARTS's cells have dozens) go in by `ties`: earlier
+// first step first, or later last step first; then in the order given.
+enum class Ties { first_step, last_step };
+std::size_t place(std::vector<Block>& blocks, Ties ties) {
   std::vector<std::size_t> order(blocks.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     const Block &x = blocks[a], &y = blocks[b];
-    return x.size != y.size ? x.size > y.size : x.first < y.first;
+    if (x.size != y.size) return x.size > y.size;
+    return ties == Ties::first_step ? x.first < y.first : x.last > y.last;
   });
   std::size_t high_water = 0;
   struct Placed {
@@ -300,7 +303,13 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
       plan.naive_bytes += round_up(bytes);
     }
 
-  plan.arena_bytes = place(blocks);
+  // Both orders of ties; the smaller arena is kept (ties: the first).
+  std::vector<Block> by_last = blocks;
+  plan.arena_bytes = place(blocks, Ties::first_step);
+  if (const std::size_t other = place(by_last, Ties::last_step); other < plan.arena_bytes) {
+    plan.arena_bytes = other;
+    blocks = std::move(by_last);
+  }
   for (std::size_t v = 0; v < sizes.size(); ++v)
     if (block_of[v] >= 0) plan.values[v].offset = blocks[static_cast<std::size_t>(block_of[v])].offset;
   for (ValuePlan& p : plan.values)

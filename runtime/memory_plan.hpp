@@ -11,10 +11,11 @@
 //
 // One record per value: {size, first_step, last_step, offset, kind}. Values computed by a
 // step live in one arena per Session at base + offset. Values joined by in-place grants form
-// one block whose lifetime is the union of theirs; each step's scratch is a block living
-// exactly that step. Blocks are placed largest first (ties: earlier first step, values
-// before scratch) into the best-fitting gap among blocks whose lifetimes overlap; the arena
-// size is the high-water mark.
+// one block whose lifetime is the union of theirs (a heir smaller than its donor frees the
+// donor's tail); each step's scratch is a block living exactly that step. Blocks are
+// placed largest first into the best-fitting gap among blocks whose lifetimes overlap,
+// blocks of one size in two orders (earlier first step first; later last step first),
+// and the smaller arena is kept; the arena size is the high-water mark.
 //
 // Contracts:
 //  - Two blocks whose [first_step, last_step] ranges overlap never overlap in memory. So

@@ -50,8 +50,10 @@ InvertedResidualRunner::InvertedResidualRunner(const graph::Graph& g, const Step
   Ho_ = d.shape.out_height();
   Wo_ = d.shape.out_width();
   B_ = d.block;
-  // Without an expand, the depthwise reads the block's input where it lies.
-  plane_e_ = b_.has_expand ? b_.expanded_rows * W_ : H_ * W_;
+  // Without an expand, the depthwise reads the block's input where it lies — or, in
+  // place, a copy of the rows it needs (the tile writes over them).
+  buffered_ = b_.has_expand || b_.in_place;
+  plane_e_ = buffered_ ? b_.expanded_rows * W_ : H_ * W_;
   plane_d_ = b_.tile_rows * Wo_;
   const jit::HostInfo tile_host = jit::restrict_isa(host, d.isa);
   const int64_t s_ = d.shape.stride, dk = d.shape.dilated_kernel();
@@ -67,7 +69,7 @@ InvertedResidualRunner::InvertedResidualRunner(const graph::Graph& g, const Step
     const int64_t lo = t.r0 * s_ - d.shape.pad_top, hi = (t.r1 - 1) * s_ - d.shape.pad_top + dk;
     t.i0 = std::max<int64_t>(0, lo);
     t.i1 = std::min(H_, hi);
-    t.keep = b_.has_expand && prev_i1 > t.i0 ? prev_i1 - t.i0 : 0;
+    t.keep = buffered_ && prev_i1 > t.i0 ? prev_i1 - t.i0 : 0;
     prev_i1 = t.i1;
     auto& dw = depthwise_for[{t.i1 - t.i0, t.i0 - lo, hi - t.i1, t.r1 - t.r0}];
     if (!dw) {
@@ -81,7 +83,7 @@ InvertedResidualRunner::InvertedResidualRunner(const graph::Graph& g, const Step
       return k;
     };
     if (b_.has_expand) t.expand_fresh = expand(t.i1 - t.i0);
-    if (t.keep > 0 && t.i1 - t.i0 > t.keep) t.expand_rolled = expand(t.i1 - t.i0 - t.keep);
+    if (b_.has_expand && t.keep > 0 && t.i1 - t.i0 > t.keep) t.expand_rolled = expand(t.i1 - t.i0 - t.keep);
     auto& project = project_for[t.r1 - t.r0];
     if (!project)
       project = jit::get_pointwise_kernel(jit::pointwise_pixels(p, (t.r1 - t.r0) * Wo_, plane_d_, Ho_ * Wo_), who);
@@ -95,34 +97,61 @@ std::string InvertedResidualRunner::name() const {
          b_.project.name() + "]x" + std::to_string(b_.tile_rows);
 }
 
+void InvertedResidualRunner::depthwise_tile(const float* src, float* expanded, float* dw, int64_t k, bool rolled) const {
+  const Tile& t = tiles_[static_cast<std::size_t>(k)];
+  rolled = rolled && t.keep > 0;
+  const int64_t keep = rolled ? t.keep : 0;
+  const int64_t eb = b_.has_expand ? b_.expand.out_blocks : b_.depthwise.blocks;
+  if (keep > 0) {  // the rows this tile shares with the last move to the buffer's top
+    const int64_t from = (t.i0 - tiles_[static_cast<std::size_t>(k - 1)].i0) * W_ * B_;
+    for (int64_t c = 0; c < eb; ++c) {
+      float* block = expanded + c * plane_e_ * B_;
+      std::memmove(block, block + from, static_cast<std::size_t>(keep * W_ * B_) * sizeof(float));
+    }
+  }
+  const float* dw_src = buffered_ ? expanded : src + t.i0 * W_ * B_;
+  if (b_.has_expand && t.i1 - t.i0 > keep) {
+    const jit::PointwiseKernel& ek = rolled ? *t.expand_rolled : *t.expand_fresh;
+    ek({src + (t.i0 + keep) * W_ * B_, expanded + keep * W_ * B_, expand_w_.weights.data(), expand_w_.bias.data(),
+        nullptr, 0, ek.plan().tiles()});
+  } else if (buffered_ && !b_.has_expand) {
+    for (int64_t c = 0; c < eb; ++c)
+      std::memcpy(expanded + (c * plane_e_ + keep * W_) * B_, src + (c * H_ + t.i0 + keep) * W_ * B_,
+                  static_cast<std::size_t>((t.i1 - t.i0 - keep) * W_ * B_) * sizeof(float));
+  }
+  const jit::DepthwiseKernel& dk = *t.depthwise;
+  dk(rows_args(dk.plan(), dw_src, dw, dw_w_, nullptr, 0, t.r1 - t.r0));
+}
+
+void InvertedResidualRunner::project_tile(const float* dw, float* dst, const float* residual, int64_t k) const {
+  const Tile& t = tiles_[static_cast<std::size_t>(k)];
+  const jit::PointwiseKernel& pk = *t.project;
+  pk({dw, dst + t.r0 * Wo_ * B_, project_w_.weights.data(), project_w_.bias.data(),
+      residual ? residual + t.r0 * Wo_ * B_ : nullptr, 0, pk.plan().tiles()});
+}
+
 void InvertedResidualRunner::run(const float* src, float* dst, const float* residual, float* expanded, float* dw,
                                  int64_t begin, int64_t end) const {
-  const int64_t eb = b_.expand.out_blocks;
   for (int64_t k = begin; k < end; ++k) {
-    const Tile& t = tiles_[static_cast<std::size_t>(k)];
-    const bool rolled = k > begin && t.keep > 0;
-    const int64_t keep = rolled ? t.keep : 0;
-    if (keep > 0) {  // the rows this tile shares with the last move to the buffer's top
-      const int64_t from = (t.i0 - tiles_[static_cast<std::size_t>(k - 1)].i0) * W_ * B_;
-      for (int64_t c = 0; c < eb; ++c) {
-        float* block = expanded + c * plane_e_ * B_;
-        std::memmove(block, block + from, static_cast<std::size_t>(keep * W_ * B_) * sizeof(float));
-      }
-    }
-    const float* dw_src = expanded;
-    if (!b_.has_expand) {
-      dw_src = src + t.i0 * W_ * B_;
-    } else if (t.i1 - t.i0 > keep) {
-      const jit::PointwiseKernel& ek = rolled ? *t.expand_rolled : *t.expand_fresh;
-      ek({src + (t.i0 + keep) * W_ * B_, expanded + keep * W_ * B_, expand_w_.weights.data(), expand_w_.bias.data(),
-          nullptr, 0, ek.plan().tiles()});
-    }
-    const jit::DepthwiseKernel& dk = *t.depthwise;
-    dk(rows_args(dk.plan(), dw_src, dw, dw_w_, nullptr, 0, t.r1 - t.r0));
-    const jit::PointwiseKernel& pk = *t.project;
-    pk({dw, dst + t.r0 * Wo_ * B_, project_w_.weights.data(), project_w_.bias.data(),
-        residual ? residual + t.r0 * Wo_ * B_ : nullptr, 0, pk.plan().tiles()});
+    depthwise_tile(src, expanded, dw, k, k > begin);
+    project_tile(dw, dst, residual, k);
   }
+}
+
+void InvertedResidualRunner::run_in_place(float* data, const float* residual, float* buffers, ThreadPool& pool) const {
+  const int64_t pair = expanded_floats() + depthwise_floats();
+  float* spare = buffers + pool.threads() * pair;  // the first tiles' pairs
+  pool.parallel_for(tiles(), [&](int64_t begin, int64_t end, int worker) {
+    float* e = spare + worker * pair;
+    if (begin > 0 && begin < end) depthwise_tile(data, e, e + expanded_floats(), begin, false);
+  });
+  pool.parallel_for(tiles(), [&](int64_t begin, int64_t end, int worker) {
+    float* e = buffers + worker * pair;
+    run(data, data, residual, e, e + expanded_floats(), begin > 0 ? begin + 1 : 0, end);
+  });
+  pool.parallel_for(tiles(), [&](int64_t begin, int64_t end, int worker) {
+    if (begin > 0 && begin < end) project_tile(spare + worker * pair + expanded_floats(), data, residual, begin);
+  });
 }
 
 std::size_t InvertedResidualRunner::packed_bytes() const {

@@ -56,9 +56,16 @@ class InvertedResidualRunner {
   std::size_t code_size() const { return tiles_.empty() ? 0 : tiles_[0].depthwise->code_size(); }
   std::string name() const;
 
-  // Tiles [begin, end) in order, with one worker's buffers.
+  // Tiles [begin, end) in order, with one worker's buffers. With the plan's in_place,
+  // dst may be src (on one thread; run_in_place splits between threads).
   void run(const float* src, float* dst, const float* residual, float* expanded, float* dw, int64_t begin,
            int64_t end) const;
+  // The whole step with dst == src (graph::InvertedResidualPlan::in_place), its tiles
+  // split between the pool's workers: each worker but the first computes its first
+  // tile's depthwise rows (a second pair of buffers, after every worker's first pair),
+  // then every worker runs its other tiles, then each writes its first tile. No input
+  // row is overwritten before every tile reading it has read it.
+  void run_in_place(float* data, const float* residual, float* buffers, ThreadPool& pool) const;
 
   int64_t expanded_floats() const { return b_.expanded_floats(); }
   std::size_t packed_bytes() const;
@@ -73,11 +80,16 @@ class InvertedResidualRunner {
     std::shared_ptr<const jit::DepthwiseKernel> depthwise;
   };
   std::shared_ptr<const jit::PointwiseKernel> expand_kernel(int64_t rows, const std::string& who);
+  // Tile k's depthwise rows into dw, its input rows (expanded or copied) into expanded
+  // first; `rolled` keeps the rows it shares with tile k - 1, run just before.
+  void depthwise_tile(const float* src, float* expanded, float* dw, int64_t k, bool rolled) const;
+  void project_tile(const float* dw, float* dst, const float* residual, int64_t k) const;
 
   graph::InvertedResidualPlan b_;
   jit::PointwiseWeights expand_w_, project_w_;
   jit::DepthwiseWeights dw_w_;
   int64_t H_ = 0, W_ = 0, Ho_ = 0, Wo_ = 0, B_ = 0, plane_e_ = 0, plane_d_ = 0;
+  bool buffered_ = false;  // the depthwise reads a buffer (expanded or copied rows), not src
   std::vector<Tile> tiles_;
 };
 

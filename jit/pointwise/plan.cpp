@@ -218,6 +218,12 @@ PointwisePlan pointwise_pixels(const PointwisePlan& whole, int64_t pixels, int64
   return p;
 }
 
+bool pointwise_in_place(const PointwisePlan& p) {
+  const PointwiseShape& s = p.shape;
+  return s.batch == 1 && s.stride == 1 && s.src_plane == 0 && s.dst_plane == 0 && s.residual == ResidualMode::none &&
+         p.out_blocks <= p.in_blocks && p.tiles() == 1 && p.chunk_channels >= p.out_blocks * p.block;
+}
+
 std::vector<PointwiseSlice> slice_pointwise(const PointwisePlan& whole, int parts, int64_t min_pixels) {
   const PointwiseShape& shape = whole.shape;
   if (shape.batch != 1) throw std::invalid_argument("slice_pointwise: batch must be 1 (got " + shape.key() + ")");

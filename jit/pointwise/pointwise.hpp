@@ -17,7 +17,8 @@
 //   weights   ONNX's [K][C] (i.e. [K][C][1][1]), packed by pack_pointwise_weights
 // Contracts:
 //  - Lanes of src past channel C are never read; lanes of dst past K are written as 0.
-//  - dst must not overlap src. With ResidualMode::before_activation, residual may be dst
+//  - dst must not overlap src, but where pointwise_in_place(plan) says dst may be src
+//    itself. With ResidualMode::before_activation, residual may be dst
 //    itself (an in-place add: the kernel reads each residual element before it writes
 //    that element); with after_activation it must not overlap dst.
 //  - One call of the generated code (PointwiseArgs) handles one image and a range of
@@ -132,6 +133,13 @@ PointwisePlan pointwise_pixels(const PointwisePlan& whole, int64_t pixels, int64
 // `whole` cut into at most `parts` near-equal slices (fewer when it is small: a slice
 // keeps at least `min_pixels` output pixels). Batch must be 1.
 std::vector<PointwiseSlice> slice_pointwise(const PointwisePlan& whole, int parts, int64_t min_pixels = 64);
+
+// Whether dst may be src (same image pointer): one image, stride 1, whole planes, no
+// residual, K <= C in one output-channel tile whose first input-channel chunk covers
+// the K channels' blocks. Each pixel tile then reads every block it will overwrite (the
+// first chunk's) before it stores, and no later read touches them: later chunks read
+// blocks past K, other pixel tiles (and pixel slices, for threads) other pixels.
+bool pointwise_in_place(const PointwisePlan& plan);
 
 struct PointwiseWeights {
   AlignedBuffer<float> weights;  // plan.packed_weights_floats()

@@ -37,6 +37,8 @@ class PointwiseTester {
   PointwiseTester& residual(bool r) { return residual(r ? ResidualMode::before_activation : ResidualMode::none); }
   // The residual buffer is dst itself (an in-place add).
   PointwiseTester& in_place(bool b) { in_place_ = b; return *this; }
+  // dst is src itself (pointwise_in_place must allow it).
+  PointwiseTester& over_src(bool b) { over_src_ = b; return *this; }
   PointwiseTester& isa(Isa i) { isa_ = i; return *this; }
   // Run each output-channel tile in its own call (how threads split a layer).
   PointwiseTester& split_tiles(bool b) { split_tiles_ = b; return *this; }
@@ -54,6 +56,7 @@ class PointwiseTester {
     if (auto* why = std::get_if<std::string>(&planned)) FAIL(what << ": " << *why);
     const PointwisePlan& plan = std::get<PointwisePlan>(planned);
     REQUIRE(plan.isa == isa_);
+    if (over_src_) REQUIRE_MESSAGE(pointwise_in_place(plan), what << " [" << plan.key() << "] is not in place");
     const int B = plan.block;
     const int64_t N = s.batch, C = s.in_channels, K = s.out_channels, H = s.height, W = s.width;
     const int64_t Ho = s.out_height(), Wo = s.out_width();
@@ -116,7 +119,7 @@ class PointwiseTester {
       // The kernel sees every buffer just before a guard page.
       GuardedArray gsrc(bsrc.size(), bsrc.data()), gdst(bdst.size(), bdst.data()), gres(bres.size(), res_ptr),
           gw(packed.weights.size(), packed.weights.data()), gb(packed.bias.size(), packed.bias.data());
-      float* dst_ptr = gdst.data();
+      float* dst_ptr = over_src_ ? gsrc.data() : gdst.data();
       const float* gres_ptr = !has_res ? nullptr : in_place_ ? dst_ptr : gres.data();
       for (int64_t n = 0; n < N; ++n) {
         PointwiseArgs args{gsrc.data() + n * plan.src_image_floats(),
@@ -183,6 +186,7 @@ class PointwiseTester {
   Isa isa_ = Isa::avx512;
   std::size_t l2_ = 1 << 20;
   bool in_place_ = false;
+  bool over_src_ = false;
   bool split_tiles_ = false;
   int slices_ = 0;
   uint32_t seed_ = 42;
@@ -265,6 +269,36 @@ TEST_CASE("pointwise: without bias, batch, in-place residual") {
     PointwiseTester().channels(40).out_channels(72).residual(true).in_place(true).activation(Activation::relu()).isa(isa).Test();
     PointwiseTester().channels(200).out_channels(72).residual(true).in_place(true).l2(4 << 10).isa(isa).Test();
   }
+}
+
+TEST_CASE("pointwise: dst over src, where pointwise_in_place allows it") {
+  for (Isa isa : kIsas) {
+    for (int slices : {0, 3})
+      for (int64_t c : {32, 64, 100}) {
+        PointwiseTester().channels(c).out_channels(16).size(13).slices(slices).over_src(true).isa(isa).Test();
+        if (isa == Isa::avx512)  // two blocks: one output-channel tile (AVX2's 8-channel blocks make two)
+          PointwiseTester().channels(c).out_channels(30).size(7).activation(Activation::relu()).slices(slices).over_src(true).isa(isa).Test();
+      }
+    // Several input-channel chunks: partial sums go through dst, over the first chunk's blocks.
+    PointwiseTester().channels(96).out_channels(16).size(9).l2(4 << 10).over_src(true).isa(isa).Test();
+    PointwiseTester().channels(96).out_channels(16).size(9).l2(4 << 10).slices(2).over_src(true).isa(isa).Test();
+  }
+  const HostInfo host = host_for(Isa::avx512, 48 << 10, 1 << 20);
+  auto plan = [&](PointwiseShape s) { return std::get<PointwisePlan>(plan_pointwise(s, host)); };
+  const PointwiseShape base{.in_channels = 64, .out_channels = 32, .height = 8, .width = 8};
+  CHECK(pointwise_in_place(plan(base)));
+  PointwiseShape wider = base, strided = base, res = base, tiled = base;
+  wider.out_channels = 80;
+  strided.stride = 2;
+  res.residual = ResidualMode::before_activation;
+  tiled.in_channels = 256;
+  tiled.out_channels = 200;  // several output-channel tiles
+  CHECK_FALSE(pointwise_in_place(plan(wider)));
+  CHECK_FALSE(pointwise_in_place(plan(strided)));
+  CHECK_FALSE(pointwise_in_place(plan(res)));
+  CHECK_FALSE(pointwise_in_place(plan(tiled)));
+  // A 1 KiB L2: input-channel chunks narrower than the output.
+  CHECK_FALSE(pointwise_in_place(std::get<PointwisePlan>(plan_pointwise(base, host_for(Isa::avx512, 48 << 10, 1 << 10)))));
 }
 
 TEST_CASE("pointwise: one call per output-channel tile") {

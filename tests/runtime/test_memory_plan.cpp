@@ -134,8 +134,9 @@ TEST_SUITE("runtime") {
     // (s3, smaller output) -> v4 -> fc (s4) -> v5 (output). v6 is a side branch off v0 at s0.5:
     // s1 also writes v6 (128 bytes) from v0, read last by s4.
     // Block A = {v1, v2, v3, v4} 384 bytes s0..s3, its first 320 (v4) to s4; v6 128 s1..s4;
-    // v5 128 at s4. Placement: A at 0; v6 at 384; v5 at 512 (A's 320 and v6 alive at s4,
-    // A's freed tail [320, 384) too small): arena 640 over a live bound of 576.
+    // v5 128 at s4. Ties by first step: A at 0, v6 at 384, v5 at 512 (A's freed tail
+    // [320, 384) too small): 640. Ties by last step (v5 before v6): v5 at 320, over A's
+    // freed tail, v6 at 448: 576, the live bound, and the smaller is kept.
     std::vector<std::size_t> sizes = {384, 384, 384, 384, 300, 128, 128};
     std::vector<ValueKind> kinds = {In, Al, Al, Al, Al, Out, Al};
     const std::vector<InPlaceRequest> first = {{.output = 0, .input = 0}};
@@ -153,9 +154,9 @@ TEST_SUITE("runtime") {
       CHECK(p.values[static_cast<std::size_t>(v)].offset == 0);
     }
     CHECK(p.values[4].size == 320);  // smaller than its donor: allowed
-    CHECK(p.values[6].offset == 384);
-    CHECK(p.values[5].offset == 512);
-    CHECK(p.arena_bytes == 640);
+    CHECK(p.values[6].offset == 448);
+    CHECK(p.values[5].offset == 320);
+    CHECK(p.arena_bytes == 576);
     CHECK(p.live_bound == 576);
     CHECK(p.peak_step == 4);
     CHECK(p.naive_bytes == 384 * 3 + 320 + 128 + 128);
