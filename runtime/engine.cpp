@@ -313,9 +313,6 @@ void plan_memory(ModelImpl& m) {
   // then each dropped if that shrinks the arena (an output living from its first input
   // on can cost more than the copy saves). Their gathers then read and write nothing.
   std::vector<int> parents;
-  // Optional grants: a 1x1 conv or an inverted-residual block over its own input joins
-  // two values into one block, which can place worse than two (efficientnet_b0,
-  // squeezenet1_1, shufflenet_v2, darts_net). Variants without each kind, without both.
   std::vector<runtime::StepValues> no_pointwise;  // the steps without 1x1 convs over their input
   for (std::size_t k = 0; k < m.steps.size(); ++k)
     if (pointwise_over_input(m.steps[k])) {
@@ -352,7 +349,9 @@ void plan_memory(ModelImpl& m) {
   }
   // A 1x1 conv over its own input joins two values into one block, which can place worse
   // than two (efficientnet_b0, squeezenet1_1): all of them dropped, where that is smaller.
-  if (!no_pointwise.empty()) {
+  if (std::any_of(best.first.inplace.begin(), best.first.inplace.end(), [&](const runtime::InPlaceDecision& d) {
+        return d.granted && pointwise_over_input(m.steps[static_cast<std::size_t>(d.step)]);
+      })) {
     steps = std::move(no_pointwise);
     if (auto without = plan_with(taken); without.first.arena_bytes < best.first.arena_bytes) best = std::move(without);
   }
@@ -547,9 +546,14 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   // buffers grow (the input rows copied, a second pair per thread) and chains of values
   // can place worse, so only where that shrinks the arena.
   std::vector<int> able;
+  bool able_at_peak = false;  // one of them reads a value alive at the peak
   for (const runtime::Step& s : m->steps)
-    if (s.block && s.block->in_place_ok) able.push_back(s.nodes.front());
-  if (!able.empty() && keep_if_smaller([&] {
+    if (s.block && s.block->in_place_ok) {
+      able.push_back(s.nodes.front());
+      const runtime::ValuePlan& in = m->memory.values[static_cast<std::size_t>(s.inputs[0])];
+      able_at_peak = able_at_peak || (in.first_step <= m->memory.peak_step && m->memory.peak_step <= in.last_step);
+    }
+  if (able_at_peak && keep_if_smaller([&] {
         put_blocks_in_place(*m, able);
         plan_memory(*m);
       }))

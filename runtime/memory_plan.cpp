@@ -87,13 +87,12 @@ std::size_t place(std::vector<Block>& blocks, Ties ties) {
     std::size_t begin, end;
     int first, last;
   };
-  std::vector<Placed> placed;  // every piece placed so far
-  std::vector<std::pair<std::size_t, std::size_t>> busy;  // [offset, end) of overlapping lifetimes
+  std::vector<Placed> placed;  // every piece placed so far, by offset (then end)
+  std::vector<std::pair<std::size_t, std::size_t>> busy;  // [offset, end) of overlapping lifetimes, sorted
   auto busy_during = [&](int first, int last) {
     busy.clear();
     for (const Placed& q : placed)
       if (q.first <= last && first <= q.last) busy.emplace_back(q.begin, q.end);
-    std::sort(busy.begin(), busy.end());
   };
   for (std::size_t i : order) {
     Block& p = blocks[i];
@@ -131,8 +130,14 @@ std::size_t place(std::vector<Block>& blocks, Ties ties) {
       p.offset = *std::find_if(candidates.begin(), candidates.end() - 1, fits);
     }
     high_water = std::max(high_water, p.offset + p.size);
-    for (const Part& part : p.pieces())
-      placed.push_back({p.offset + part.rel, p.offset + part.rel + part.size, part.first, part.last});
+    for (const Part& part : p.pieces()) {
+      const Placed q{p.offset + part.rel, p.offset + part.rel + part.size, part.first, part.last};
+      placed.insert(std::upper_bound(placed.begin(), placed.end(), q,
+                                     [](const Placed& a, const Placed& b) {
+                                       return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+                                     }),
+                    q);
+    }
   }
   return high_water;
 }
@@ -303,20 +308,6 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
       plan.naive_bytes += round_up(bytes);
     }
 
-  // Both orders of ties; the smaller arena is kept (ties: the first).
-  std::vector<Block> by_last = blocks;
-  plan.arena_bytes = place(blocks, Ties::first_step);
-  if (const std::size_t other = place(by_last, Ties::last_step); other < plan.arena_bytes) {
-    plan.arena_bytes = other;
-    blocks = std::move(by_last);
-  }
-  for (std::size_t v = 0; v < sizes.size(); ++v)
-    if (block_of[v] >= 0) plan.values[v].offset = blocks[static_cast<std::size_t>(block_of[v])].offset;
-  for (ValuePlan& p : plan.values)
-    if (p.kind == ValueKind::Alias) p.offset += plan.values[static_cast<std::size_t>(p.parent)].offset;
-  for (std::size_t b = first_scratch, s = 0; s < plan.scratch.size(); ++s)
-    if (plan.scratch[s].size) plan.scratch[s].offset = blocks[b++].offset;
-
   // The live-set bound: bytes of blocks alive at each step (a chain counts once, a
   // block of parts part by part).
   std::vector<std::int64_t> delta(steps.size() + 1, 0);
@@ -333,6 +324,24 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
       plan.peak_step = s;
     }
   }
+
+  // Ties by first step; where that leaves gaps (an arena over the live bound), ties by
+  // last step too, and the smaller arena is kept.
+  plan.arena_bytes = place(blocks, Ties::first_step);
+  if (plan.arena_bytes > plan.live_bound) {
+    std::vector<Block> by_last = blocks;  // (place sets every offset again)
+    if (const std::size_t other = place(by_last, Ties::last_step); other < plan.arena_bytes) {
+      plan.arena_bytes = other;
+      blocks = std::move(by_last);
+    }
+  }
+  for (std::size_t v = 0; v < sizes.size(); ++v)
+    if (block_of[v] >= 0) plan.values[v].offset = blocks[static_cast<std::size_t>(block_of[v])].offset;
+  for (ValuePlan& p : plan.values)
+    if (p.kind == ValueKind::Alias) p.offset += plan.values[static_cast<std::size_t>(p.parent)].offset;
+  for (std::size_t b = first_scratch, s = 0; s < plan.scratch.size(); ++s)
+    if (plan.scratch[s].size) plan.scratch[s].offset = blocks[b++].offset;
+
   return plan;
 }
 
