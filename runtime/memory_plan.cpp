@@ -83,16 +83,25 @@ std::size_t place(std::vector<Block>& blocks, Ties ties) {
     return ties == Ties::first_step ? x.first < y.first : x.last > y.last;
   });
   std::size_t high_water = 0;
-  struct Placed {
-    std::size_t begin, end;
-    int first, last;
-  };
-  std::vector<Placed> placed;  // every piece placed so far, by offset (then end)
+  int steps = 0;
+  for (const Block& b : blocks) steps = std::max(steps, b.last + 1);
+  // Every piece placed so far ([offset, end)), listed at each step it lives: a block
+  // meets only the pieces of its own steps (most lifetimes are a few steps).
+  std::vector<std::pair<std::size_t, std::size_t>> placed;
+  std::vector<std::vector<int>> alive_at(static_cast<std::size_t>(steps));
+  std::vector<int> seen;  // per piece: the last busy_during that took it
+  int stamp = 0;
   std::vector<std::pair<std::size_t, std::size_t>> busy;  // [offset, end) of overlapping lifetimes, sorted
   auto busy_during = [&](int first, int last) {
     busy.clear();
-    for (const Placed& q : placed)
-      if (q.first <= last && first <= q.last) busy.emplace_back(q.begin, q.end);
+    ++stamp;
+    for (int s = first; s <= last; ++s)
+      for (int q : alive_at[static_cast<std::size_t>(s)])
+        if (seen[static_cast<std::size_t>(q)] != stamp) {
+          seen[static_cast<std::size_t>(q)] = stamp;
+          busy.push_back(placed[static_cast<std::size_t>(q)]);
+        }
+    std::sort(busy.begin(), busy.end());
   };
   for (std::size_t i : order) {
     Block& p = blocks[i];
@@ -131,12 +140,10 @@ std::size_t place(std::vector<Block>& blocks, Ties ties) {
     }
     high_water = std::max(high_water, p.offset + p.size);
     for (const Part& part : p.pieces()) {
-      const Placed q{p.offset + part.rel, p.offset + part.rel + part.size, part.first, part.last};
-      placed.insert(std::upper_bound(placed.begin(), placed.end(), q,
-                                     [](const Placed& a, const Placed& b) {
-                                       return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-                                     }),
-                    q);
+      const int q = static_cast<int>(placed.size());
+      placed.push_back({p.offset + part.rel, p.offset + part.rel + part.size});
+      seen.push_back(0);
+      for (int s = part.first; s <= part.last; ++s) alive_at[static_cast<std::size_t>(s)].push_back(q);
     }
   }
   return high_water;
