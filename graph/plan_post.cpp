@@ -72,11 +72,19 @@ RowStreamPlan plan_row_stream(std::vector<RowStage> stages, const jit::HostInfo&
   const double out_bytes = static_cast<double>(last.out_rows * last.row_floats) * 4;
   const double budget = std::min(static_cast<double>(host.l2_bytes) / 2, out_bytes / 8);
   const int64_t most = smallest ? 1 : std::max<int64_t>(1, (last.out_rows + threads - 1) / threads);
+  // Threads take near-equal runs of whole tiles (ThreadPool::parallel_for): of the
+  // heights that fit, the one whose busiest thread has the fewest rows (56 rows in 13-row
+  // tiles on two threads are 39 rows against 17; in 14-row tiles, 28 each), then the tallest.
+  auto busiest = [&](int64_t t) {
+    const int64_t tiles = (last.out_rows + t - 1) / t;
+    const int64_t most_tiles = (tiles + threads - 1) / threads;
+    return std::min(last.out_rows, most_tiles * t);
+  };
   b = with_tile(1);
   for (int64_t t = 2; t <= most; ++t) {
     RowStreamPlan c = with_tile(t);
     if (static_cast<double>(c.buffers_floats()) * 4 > budget) break;
-    b = std::move(c);
+    if (busiest(t) <= busiest(b.tile_rows)) b = std::move(c);
   }
   return b;
 }
@@ -159,13 +167,22 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
     // least its own last row: tiles in order then read every input row before one of
     // them writes over it, and never again. Threads each defer their first tile's writes
     // to the end (its buffers computed first, in a second set of buffers), so none
-    // overwrites rows a neighbour still reads (RowStreamRunner::run_in_place).
+    // overwrites rows a neighbour still reads (run_split_in_place: tiles at least as tall
+    // as the rows the stages reach above and below).
     const bool identity = last.kind == StepKind::conv && last.inputs[3] >= 0 && last.inputs[3] == plan.steps[k].inputs[0];
+    int64_t above = 0, below = 0;  // input rows the last stage's rows reach, through every stage
+    for (const RowStage& st : stages) {
+      const RowWindow w = row_window(st);
+      above += w.pad_top;
+      below += w.extent - 1 - w.pad_top;
+    }
     if (identity && !std::all_of(stages.begin(), stages.end(), [](const RowStage& st) {
           const RowWindow w = row_window(st);
           return w.stride == 1 && w.pad_top <= w.extent - 1;
         }))
       continue;
+    RowStreamPlan stream = plan_row_stream(std::move(stages), host, threads, limits.smallest_tiles);
+    if (identity && threads > 1 && stream.tile_rows < std::max(above, below)) continue;
     PlannedStep s{StepKind::row_stream, {}, "", {}, last.outputs, {}, std::nullopt, std::nullopt, {}, ""};
     s.inputs.push_back(plan.steps[k].inputs[0]);
     for (std::size_t i : chain) {
@@ -177,7 +194,7 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
       s.inputs.push_back(conv ? st.inputs[2] : -1);
     }
     s.inputs.push_back(last.kind == StepKind::conv ? last.inputs[3] : -1);
-    s.stream = plan_row_stream(std::move(stages), host, threads, limits.smallest_tiles);
+    s.stream = std::move(stream);
     s.outputs.push_back(add_scratch(g, plan, plan_value(g, plan, last.outputs.at(0)).name + "@rows",
                                     s.stream->buffers_floats() * threads * (identity && threads > 1 ? 2 : 1)));
     readers.push_back(0);

@@ -35,6 +35,24 @@ Plan tile_plan(std::variant<Plan, std::string> planned, const char* what) {
 
 }  // namespace
 
+void run_split_in_place(ThreadPool& pool, int64_t tiles, const std::function<void(int64_t, int)>& first_buffers,
+                        const std::function<void(int64_t, int64_t, bool, int)>& run_tiles,
+                        const std::function<void(int64_t, int)>& first_output) {
+  // A worker's tiles: [begin, end); its first is deferred unless it is the image's first.
+  auto middle = [](int64_t begin) { return begin > 0 ? begin + 1 : begin; };
+  pool.parallel_for(tiles, [&](int64_t begin, int64_t end, int worker) {  // round 1
+    if (begin >= end) return;
+    if (begin > 0) first_buffers(begin, worker);
+    if (middle(begin) < end - 1) run_tiles(middle(begin), end - 1, false, worker);
+  });
+  pool.parallel_for(tiles, [&](int64_t begin, int64_t end, int worker) {  // round 2: last tiles
+    if (begin < end && middle(begin) <= end - 1) run_tiles(end - 1, end, middle(begin) < end - 1, worker);
+  });
+  pool.parallel_for(tiles, [&](int64_t begin, int64_t end, int worker) {  // round 3: deferred first tiles
+    if (begin > 0 && begin < end) first_output(begin, worker);
+  });
+}
+
 InvertedResidualRunner::InvertedResidualRunner(const graph::Graph& g, const Step& s, const jit::HostInfo& host)
     : b_(*s.block) {
   const jit::PointwisePlan& e = b_.expand;
@@ -131,9 +149,9 @@ void InvertedResidualRunner::project_tile(const float* dw, float* dst, const flo
 }
 
 void InvertedResidualRunner::run(const float* src, float* dst, const float* residual, float* expanded, float* dw,
-                                 int64_t begin, int64_t end) const {
+                                 int64_t begin, int64_t end, bool after_previous) const {
   for (int64_t k = begin; k < end; ++k) {
-    depthwise_tile(src, expanded, dw, k, k > begin);
+    depthwise_tile(src, expanded, dw, k, k > begin || after_previous);
     project_tile(dw, dst, residual, k);
   }
 }
@@ -141,17 +159,17 @@ void InvertedResidualRunner::run(const float* src, float* dst, const float* resi
 void InvertedResidualRunner::run_in_place(float* data, const float* residual, float* buffers, ThreadPool& pool) const {
   const int64_t pair = expanded_floats() + depthwise_floats();
   float* spare = buffers + pool.threads() * pair;  // the first tiles' pairs
-  pool.parallel_for(tiles(), [&](int64_t begin, int64_t end, int worker) {
-    float* e = spare + worker * pair;
-    if (begin > 0 && begin < end) depthwise_tile(data, e, e + expanded_floats(), begin, false);
-  });
-  pool.parallel_for(tiles(), [&](int64_t begin, int64_t end, int worker) {
-    float* e = buffers + worker * pair;
-    run(data, data, residual, e, e + expanded_floats(), begin > 0 ? begin + 1 : 0, end);
-  });
-  pool.parallel_for(tiles(), [&](int64_t begin, int64_t end, int worker) {
-    if (begin > 0 && begin < end) project_tile(spare + worker * pair + expanded_floats(), data, residual, begin);
-  });
+  run_split_in_place(
+      pool, tiles(),
+      [&](int64_t i, int worker) {
+        float* e = spare + worker * pair;
+        depthwise_tile(data, e, e + expanded_floats(), i, false);
+      },
+      [&](int64_t begin, int64_t end, bool after, int worker) {
+        float* e = buffers + worker * pair;
+        run(data, data, residual, e, e + expanded_floats(), begin, end, after);
+      },
+      [&](int64_t i, int worker) { project_tile(spare + worker * pair + expanded_floats(), data, residual, i); });
 }
 
 std::size_t InvertedResidualRunner::packed_bytes() const {
@@ -238,14 +256,14 @@ std::size_t RowStreamRunner::packed_bytes() const {
 }
 
 void RowStreamRunner::run(const float* src, float* dst, const float* residual, float* buffers, int64_t begin,
-                          int64_t end) const {
+                          int64_t end, bool after_previous) const {
   const std::size_t n = b_.stages.size();
   for (int64_t i = begin; i < end; ++i) {
     const Tile& t = tiles_[static_cast<std::size_t>(i)];
     for (std::size_t k = 0; k < n; ++k) {
       const bool is_last = k + 1 == n;
       float* out = is_last ? dst : buffers + buffer_offset_[k];
-      const bool rolled = !is_last && i > begin && t.keep[k] > 0;
+      const bool rolled = !is_last && (i > begin || after_previous) && t.keep[k] > 0;
       if (rolled) {  // the rows this tile shares with the last move to the buffer's top
         const int64_t row = window_[k].row_floats / blocks(k), plane = b_.buffer_rows[k] * row;
         const int64_t from = (t.rows[k].first - tiles_[static_cast<std::size_t>(i - 1)].rows[k].first) * row;
@@ -275,15 +293,13 @@ void RowStreamRunner::run_stages(const float* src, float* dst, const float* resi
 void RowStreamRunner::run_in_place(float* data, float* buffers, ThreadPool& pool) const {
   const std::size_t n = b_.stages.size();
   float* spare = buffers + pool.threads() * buffers_floats_;  // the first tiles' buffers
-  pool.parallel_for(tiles(), [&](int64_t begin, int64_t end, int worker) {
-    if (begin > 0 && begin < end) run_stages(data, nullptr, nullptr, spare + worker * buffers_floats_, begin, 0, n - 1);
-  });
-  pool.parallel_for(tiles(), [&](int64_t begin, int64_t end, int worker) {
-    run(data, data, data, buffers + worker * buffers_floats_, begin > 0 ? begin + 1 : 0, end);
-  });
-  pool.parallel_for(tiles(), [&](int64_t begin, int64_t end, int worker) {
-    if (begin > 0 && begin < end) run_stages(nullptr, data, data, spare + worker * buffers_floats_, begin, n - 1, n);
-  });
+  run_split_in_place(
+      pool, tiles(),
+      [&](int64_t i, int worker) { run_stages(data, nullptr, nullptr, spare + worker * buffers_floats_, i, 0, n - 1); },
+      [&](int64_t begin, int64_t end, bool after, int worker) {
+        run(data, data, data, buffers + worker * buffers_floats_, begin, end, after);
+      },
+      [&](int64_t i, int worker) { run_stages(nullptr, data, data, spare + worker * buffers_floats_, i, n - 1, n); });
 }
 
 int64_t RowStreamRunner::input_width(const graph::RowStage& stage) {

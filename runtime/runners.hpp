@@ -44,6 +44,17 @@ inline jit::GroupedArgs rows_args(const jit::GroupedPlan& p, const float* src, f
   return {src, dst, w.weights.data(), w.bias.data(), res, 0, p.out_blocks, r0, r1};
 }
 
+// A step writing over its own input, its tiles split between the pool's workers in
+// three rounds so that no input row is overwritten before every tile reading it has
+// read it (an inverted-residual block or a row stream in place). A worker's first tile
+// (but the image's first) is deferred: round 1 computes its buffers (first_buffers,
+// reading only), then runs the worker's tiles but its last; round 2 runs every
+// worker's last tile; round 3 writes the deferred first tiles (first_output). A tile
+// must be at least as tall as the rows its windows reach above and below it.
+void run_split_in_place(ThreadPool& pool, int64_t tiles, const std::function<void(int64_t, int)>& first_buffers,
+                        const std::function<void(int64_t, int64_t, bool, int)>& run_tiles,
+                        const std::function<void(int64_t, int)>& first_output);
+
 // An inverted-residual block, tile by tile (graph::InvertedResidualPlan). Each tile's
 // kernels are derived from the whole layers' plans, so one packing of each weight serves
 // every tile; tiles of equal geometry share their kernels through the family caches.
@@ -56,15 +67,13 @@ class InvertedResidualRunner {
   std::size_t code_size() const { return tiles_.empty() ? 0 : tiles_[0].depthwise->code_size(); }
   std::string name() const;
 
-  // Tiles [begin, end) in order, with one worker's buffers. With the plan's in_place,
-  // dst may be src (on one thread; run_in_place splits between threads).
+  // Tiles [begin, end) in order, with one worker's buffers (`after_previous`: they hold
+  // tile begin - 1's rows). With the plan's in_place, dst may be src (on one thread;
+  // run_in_place splits between threads).
   void run(const float* src, float* dst, const float* residual, float* expanded, float* dw, int64_t begin,
-           int64_t end) const;
-  // The whole step with dst == src (graph::InvertedResidualPlan::in_place), its tiles
-  // split between the pool's workers: each worker but the first computes its first
-  // tile's depthwise rows (a second pair of buffers, after every worker's first pair),
-  // then every worker runs its other tiles, then each writes its first tile. No input
-  // row is overwritten before every tile reading it has read it.
+           int64_t end, bool after_previous = false) const;
+  // The whole step with dst == src (graph::InvertedResidualPlan::in_place) on the pool
+  // (run_split_in_place; the deferred first tiles' pairs follow every worker's pair).
   void run_in_place(float* data, const float* residual, float* buffers, ThreadPool& pool) const;
 
   int64_t expanded_floats() const { return b_.expanded_floats(); }
@@ -107,14 +116,13 @@ class RowStreamRunner {
   int64_t buffers_floats() const { return buffers_floats_; }
   std::size_t packed_bytes() const;
 
-  // Tiles [begin, end) in order, with one worker's buffers.
-  void run(const float* src, float* dst, const float* residual, float* buffers, int64_t begin, int64_t end) const;
+  // Tiles [begin, end) in order, with one worker's buffers (`after_previous`: they hold
+  // tile begin - 1's rows).
+  void run(const float* src, float* dst, const float* residual, float* buffers, int64_t begin, int64_t end,
+           bool after_previous = false) const;
   // The whole step with dst == residual == src (an identity shortcut taking the output
-  // in place), its tiles split between the pool's workers: each worker but the first
-  // computes its first tile's buffers (a second set, after every worker's first), then
-  // every worker runs its other tiles, then each writes its first tile. A worker's tiles
-  // read input rows up to its neighbour's first output row, and its first tile reads
-  // rows of the worker before: no row is overwritten before every reader has read it.
+  // in place) on the pool (run_split_in_place; the deferred first tiles' buffers follow
+  // every worker's).
   void run_in_place(float* data, float* buffers, ThreadPool& pool) const;
 
  private:
