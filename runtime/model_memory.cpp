@@ -138,11 +138,14 @@ std::vector<std::size_t> memory_order(const ModelImpl& m) {
     if (pending[k] == 0) make_ready(k);
   // Step k could write over a value that other steps, all ready, still read: it goes
   // after them (among the steps that free memory), to be that value's last reader.
+  std::vector<std::vector<int>> could_take(n);  // per step: the inputs it may write over
+  for (std::size_t k = 0; k < n; ++k)
+    for (const InPlaceRequest& r : inplace_requests(m.steps[k]))
+      if (const int v = m.steps[k].inputs[static_cast<std::size_t>(r.input)]; v >= 0) could_take[k].push_back(v);
   auto waits = [&](std::size_t k) {
-    for (const InPlaceRequest& r : inplace_requests(m.steps[k])) {
-      const int v = m.steps[k].inputs[static_cast<std::size_t>(r.input)];
+    for (int v : could_take[k]) {
       const std::vector<std::size_t>& left = readers[static_cast<std::size_t>(v)];
-      if (v >= 0 && left.size() > 1 && std::all_of(left.begin(), left.end(), [&](std::size_t c) { return is_ready[c] != 0; }))
+      if (left.size() > 1 && std::all_of(left.begin(), left.end(), [&](std::size_t c) { return is_ready[c] != 0; }))
         return true;
     }
     return false;
