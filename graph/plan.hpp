@@ -100,7 +100,7 @@ struct InvertedResidualPlan {
   // threads, each worker's first tile is written last (InvertedResidualRunner), so tiles
   // of at least the depthwise's top and bottom pads. The planner says whether it may
   // (in_place_ok); the engine turns it on where that shrinks the arena (its buffers:
-  // in_place_floats()).
+  // buffers_floats()).
   bool in_place_ok = false;
   bool in_place = false;
   // Floats of the two tile buffers of one thread.
