@@ -292,12 +292,14 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   // runs in three rounds (InvertedResidualRunner::run_in_place: mobilenet_v2 13% slower
   // on two): there, only when a memory limit asks for it.
   std::vector<int> able;
-  bool able_at_peak = false;  // one of them reads a value alive at the peak
+  bool able_at_peak = false;  // one of them reads a value alive at the peak, into a value of its own
   for (const runtime::Step& s : m->steps)
     if (s.block && s.block->in_place_ok) {
       able.push_back(s.nodes.front());
       const runtime::ValuePlan& in = m->memory.values[static_cast<std::size_t>(s.inputs[0])];
-      able_at_peak = able_at_peak || (in.first_step <= m->memory.peak_step && m->memory.peak_step <= in.last_step);
+      const bool own_output = std::none_of(m->aliases.begin(), m->aliases.end(),
+                                           [&](const runtime::ValueAlias& a) { return a.value == s.outputs[0]; });
+      able_at_peak = able_at_peak || (own_output && in.first_step <= m->memory.peak_step && m->memory.peak_step <= in.last_step);
     }
   if (able_at_peak && (m->options.threads == 1 || m->options.max_arena_bytes) && keep_if_smaller([&] {
         put_blocks_in_place(*m, able);
