@@ -157,10 +157,11 @@ struct PlanState {
   bool composed_gathers = false;
   std::vector<runtime::ValueAlias> alias_candidates, aliases;
   runtime::MemoryPlan memory;
+  bool pointwise_in_place = true;
 };
 PlanState save_plan(const ModelImpl& m) {
   return {{m.graph.values.begin() + static_cast<std::ptrdiff_t>(m.graph_values), m.graph.values.end()},
-          m.steps, m.block, m.isa, m.composed_gathers, m.alias_candidates, m.aliases, m.memory};
+          m.steps, m.block, m.isa, m.composed_gathers, m.alias_candidates, m.aliases, m.memory, m.pointwise_in_place};
 }
 void restore_plan(ModelImpl& m, PlanState s) {
   m.graph.values.resize(m.graph_values);
@@ -172,6 +173,7 @@ void restore_plan(ModelImpl& m, PlanState s) {
   m.alias_candidates = std::move(s.alias_candidates);
   m.aliases = std::move(s.aliases);
   m.memory = std::move(s.memory);
+  m.pointwise_in_place = s.pointwise_in_place;
 }
 
 void check_options(const Options& o) {
@@ -230,7 +232,7 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   if (const std::vector<std::size_t> order = memory_order(*m); !std::is_sorted(order.begin(), order.end()))
     by_memory = keep_if_smaller([&] {
       reorder_steps(*m, order);
-      plan_model_memory(*m);
+      plan_model_memory(*m, false);
     });
   // Gathers reading the sources of other gathers save copies but keep the sources alive.
   if (m->composed_gathers) {
@@ -303,7 +305,7 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
     }
   if (able_at_peak && (m->options.threads == 1 || m->options.max_arena_bytes) && keep_if_smaller([&] {
         put_blocks_in_place(*m, able);
-        plan_model_memory(*m);
+        plan_model_memory(*m, false);
       }))
     in_place_blocks = std::move(able);
   plan_unfused_bound(*m);

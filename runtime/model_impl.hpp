@@ -71,6 +71,7 @@ struct ModelImpl {
   std::vector<runtime::ValueAlias> alias_candidates, aliases;
   bool composed_gathers = false;  // some gather of the plan reads another's sources
   runtime::MemoryPlan memory;
+  bool pointwise_in_place = true;  // 1x1 convs over their own input, where allowed (plan_model_memory)
   LoadTimes times;
   std::size_t weights_bytes = 0;         // what Model::weights_bytes() says: stored + packed
   std::size_t weights_stored_bytes = 0;  // constants still held as loaded (the rest were packed)

@@ -195,31 +195,25 @@ void reorder_steps(ModelImpl& m, const std::vector<std::size_t>& order) {
   m.steps = std::move(steps);
 }
 
-void plan_model_memory(ModelImpl& m) {
-  const graph::Graph& g = m.graph;
-  const std::vector<ValueKind> kinds = value_kinds(g);
+void plan_model_memory(ModelImpl& m, bool search) {
+  const std::vector<ValueKind> kinds = value_kinds(m.graph);
   const std::vector<std::size_t> sizes = slot_sizes(m, kinds);
-  std::vector<StepValues> steps;
+  std::vector<StepValues> with_pointwise, without_pointwise;  // the latter: no 1x1 conv over its input
   for (const Step& s : m.steps) {
-    StepValues sv{s.inputs, s.outputs, inplace_requests(s), 0};
-    steps.push_back(std::move(sv));
+    with_pointwise.push_back({s.inputs, s.outputs, inplace_requests(s), 0});
+    without_pointwise.push_back(with_pointwise.back());
+    if (pointwise_over_input(s)) without_pointwise.back().inplace.clear();
   }
+  bool pointwise = search || m.pointwise_in_place;
   // Concats whose inputs are computed into their output: all the candidates at first,
   // then each dropped if that shrinks the arena (an output living from its first input
   // on can cost more than the copy saves). Their gathers then read and write nothing.
   std::vector<int> parents;
-  std::vector<StepValues> no_pointwise;  // the steps without 1x1 convs over their input
-  for (std::size_t k = 0; k < m.steps.size(); ++k)
-    if (pointwise_over_input(m.steps[k])) {
-      if (no_pointwise.empty()) no_pointwise = steps;
-      no_pointwise[k].inplace.clear();
-    }
   for (const ValueAlias& a : m.alias_candidates)
     if (std::find(parents.begin(), parents.end(), a.parent) == parents.end()) parents.push_back(a.parent);
-  std::vector<char> taken(parents.size(), 1);
   auto plan_with = [&](const std::vector<char>& on) {
     std::vector<ValueAlias> aliases;
-    std::vector<StepValues> sv = steps;
+    std::vector<StepValues> sv = pointwise ? with_pointwise : without_pointwise;
     for (std::size_t p = 0; p < parents.size(); ++p) {
       if (!on[p]) continue;
       for (const ValueAlias& a : m.alias_candidates)
@@ -229,10 +223,14 @@ void plan_model_memory(ModelImpl& m) {
     }
     return std::pair{plan_memory(sizes, kinds, sv, aliases), aliases};
   };
+  std::vector<char> taken(parents.size(), 1);
+  if (!search)  // the Concats taken before
+    for (std::size_t p = 0; p < parents.size(); ++p)
+      taken[p] = std::any_of(m.aliases.begin(), m.aliases.end(), [&](const ValueAlias& a) { return a.parent == parents[p]; });
   auto best = plan_with(taken);
   // Most often no Concat output outlives its inputs by much: when taking them all is no
   // worse than taking none, that is the answer.
-  const bool try_each = !parents.empty() && [&] {
+  const bool try_each = search && !parents.empty() && [&] {
     auto none = plan_with(std::vector<char>(parents.size(), 0));
     return none.first.arena_bytes < best.first.arena_bytes;
   }();
@@ -244,14 +242,16 @@ void plan_model_memory(ModelImpl& m) {
   }
   // A 1x1 conv over its own input joins two values into one block, which can place worse
   // than two (efficientnet_b0, squeezenet1_1): all of them dropped, where that is smaller.
-  if (std::any_of(best.first.inplace.begin(), best.first.inplace.end(), [&](const InPlaceDecision& d) {
+  if (search && std::any_of(best.first.inplace.begin(), best.first.inplace.end(), [&](const InPlaceDecision& d) {
         return d.granted && pointwise_over_input(m.steps[static_cast<std::size_t>(d.step)]);
       })) {
-    steps = std::move(no_pointwise);
+    pointwise = false;
     if (auto without = plan_with(taken); without.first.arena_bytes < best.first.arena_bytes) best = std::move(without);
+    else pointwise = true;
   }
   m.memory = std::move(best.first);
   m.aliases = std::move(best.second);
+  m.pointwise_in_place = pointwise;
 }
 
 // The yardstick of the memory report: the live-set bound of the graph as loaded, one step

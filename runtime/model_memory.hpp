@@ -44,8 +44,9 @@ void reorder_steps(ModelImpl& m, const std::vector<std::size_t>& order);
 void put_blocks_in_place(ModelImpl& m, const std::vector<int>& first_nodes);
 
 // m.memory and m.aliases for the steps as they are, with the Concat aliases and 1x1 convs
-// over their input that shrink the arena.
-void plan_model_memory(ModelImpl& m);
+// over their input that shrink the arena (m.pointwise_in_place). Without `search`, the
+// choices made before (one placement, for trying a change to the steps).
+void plan_model_memory(ModelImpl& m, bool search = true);
 
 // m.unfused_live_bound: the live-set bound of the graph as loaded, one step per node,
 // every tensor in plain layout (the memory report's yardstick).
