@@ -162,7 +162,7 @@ Net geometry_net();
 Net constant_operands();
 Net crop_net();
 Net cells_net();
-Net bottleneck_net(bool shortcut_written_first);
+Net bottleneck_net(bool shortcut_written_first, int64_t size = 40);
 Net ir_chain_net();
 
 // Every model above, by name, for the end-to-end sweep.

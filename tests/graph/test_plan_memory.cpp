@@ -40,10 +40,10 @@ Net cells_net() {
 // L2): an identity block relu(c3(c2(c1(s))) + s), then a downsampling block whose
 // shortcut is a 1x1 conv of stride 2, relu(d3(d2(d1(y))) + ds(y)). The Add fuses into
 // the conv written first: d3 as in torch's ResNet export (the shortcut then runs first),
-// or the shortcut (it then runs last, adding d3).
-Net bottleneck_net(bool shortcut_written_first) {
+// or the shortcut (it then runs last, adding d3). `size` x `size` images (40 by default).
+Net bottleneck_net(bool shortcut_written_first, int64_t size) {
   Net n;
-  n.input("X", {1, 8, 40, 40});
+  n.input("X", {1, 8, size, size});
   n.conv("X", "s0", 8, 32, 1);
   n.op("Relu", {"s0"}, "s");
   n.conv("s", "c1", 32, 16, 1);
@@ -202,6 +202,29 @@ TEST_SUITE("graph") {
       // The stem's step is the peak (s, 200 KiB, and the input reordered to 16-channel
       // blocks, 100 KiB); the blocks add nothing to it (c1, D: 100 KiB each).
       for (int threads : {1, 2}) CHECK(arena[threads] == (32 + 16) * 40 * 40 * 4);
+    }
+  }
+
+  TEST_CASE("a shortcut read late on odd sizes: the subsample takes rows and columns 0, 2, ..., the last") {
+    static const Engine engine;
+    for (const int64_t size : {39, 23}) {
+      CAPTURE(size);
+      const std::string bytes = bottleneck_net(false, size).bytes();
+      const std::vector<NamedTensor> inputs = {{"X", testing::random_tensor({1, 8, size, size}, 6)}};
+      auto reference = engine.load_bytes(bytes.data(), bytes.size(), "bottleneck_net.onnx", "", isa_options("reference"));
+      const Tensor want = reference->session().run(inputs).at(0).tensor;
+      if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return;
+      for (int threads : {1, 2}) {
+        CAPTURE(threads);
+        Options o;
+        o.threads = threads;
+        o.host = {{"l2", "64K"}};
+        auto model = engine.load_bytes(bytes.data(), bytes.size(), "bottleneck_net.onnx", "", o);
+        bool subsample = false;
+        for (const StepInfo& st : model->steps()) subsample = subsample || st.op == "Subsample";
+        CHECK_MESSAGE(subsample, model->plan_report());
+        CHECK(testing::max_abs_diff(model->session().run(inputs).at(0).tensor, want) <= 1e-5);
+      }
     }
   }
 
