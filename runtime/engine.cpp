@@ -293,16 +293,21 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   // can place worse, so only where that shrinks the arena. On threads each block then
   // runs in three rounds (InvertedResidualRunner::run_in_place: mobilenet_v2 13% slower
   // on two): there, only when a memory limit asks for it.
+  // A block over its input saves bytes at its own step only (its input dies there, its
+  // output starts there): the live bound can fall only if every step at it is such a
+  // block, with an output of its own (not a Concat's slice).
   std::vector<int> able;
-  bool able_at_peak = false;  // one of them reads a value alive at the peak, into a value of its own
   for (const runtime::Step& s : m->steps)
-    if (s.block && s.block->in_place_ok) {
-      able.push_back(s.nodes.front());
-      const runtime::ValuePlan& in = m->memory.values[static_cast<std::size_t>(s.inputs[0])];
-      const bool own_output = std::none_of(m->aliases.begin(), m->aliases.end(),
-                                           [&](const runtime::ValueAlias& a) { return a.value == s.outputs[0]; });
-      able_at_peak = able_at_peak || (own_output && in.first_step <= m->memory.peak_step && m->memory.peak_step <= in.last_step);
-    }
+    if (s.block && s.block->in_place_ok) able.push_back(s.nodes.front());
+  bool able_at_peak = !able.empty();
+  for (std::size_t k = 0; k < m->steps.size() && able_at_peak; ++k) {
+    if (m->memory.live[k] < m->memory.live_bound) continue;
+    const runtime::Step& s = m->steps[k];
+    able_at_peak = s.block && s.block->in_place_ok &&
+                   m->memory.values[static_cast<std::size_t>(s.inputs[0])].last_step == static_cast<int>(k) &&
+                   std::none_of(m->aliases.begin(), m->aliases.end(),
+                                [&](const runtime::ValueAlias& a) { return a.value == s.outputs[0]; });
+  }
   if (able_at_peak && (m->options.threads == 1 || m->options.max_arena_bytes) && keep_if_smaller([&] {
         put_blocks_in_place(*m, able);
         plan_model_memory(*m, false);

@@ -324,8 +324,10 @@ MemoryPlan plan_memory(const std::vector<std::size_t>& sizes, const std::vector<
       delta[static_cast<std::size_t>(part.last) + 1] -= static_cast<std::int64_t>(part.size);
     }
   std::int64_t live = 0;
+  plan.live.resize(steps.size());
   for (int s = 0; s <= last; ++s) {
     live += delta[static_cast<std::size_t>(s)];
+    plan.live[static_cast<std::size_t>(s)] = static_cast<std::size_t>(live);
     if (static_cast<std::size_t>(live) > plan.live_bound) {
       plan.live_bound = static_cast<std::size_t>(live);
       plan.peak_step = s;

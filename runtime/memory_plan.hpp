@@ -127,6 +127,7 @@ struct MemoryPlan {
   std::size_t live_bound = 0;  // largest sum of block sizes alive at one step: no plan that
                                // places whole blocks can use a smaller arena
   int peak_step = -1;          // the first step where live_bound is reached
+  std::vector<std::size_t> live;  // per step: the sum of block sizes alive there
 };
 
 constexpr std::size_t kArenaAlign = 64;
