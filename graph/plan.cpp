@@ -111,9 +111,7 @@ class LayoutTracker {
     twin.name += "@nChw" + block_tag();
     twin.constant = Tensor();
     twin.producer = -1;
-    const int id = static_cast<int>(g_.values.size() + plan_.added_values.size());
-    plan_.added_values.push_back(std::move(twin));
-    plan_.block.push_back(plan_.block_size);
+    const int id = add_value(g_, plan_, std::move(twin), plan_.block_size);
     twin_[static_cast<std::size_t>(v)] = id;
     return id;
   }

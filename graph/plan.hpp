@@ -199,6 +199,9 @@ struct ExecutionPlan {
   };
   std::vector<Alias> aliases;
   bool composed_gathers = false;  // some gather reads the sources of another (PlanLimits)
+  // Downsampling shortcuts that PlanLimits::late_downsample could name (their conv's
+  // node), not named in this plan (see read_downsamples_late).
+  std::vector<int> shortcuts;
 };
 
 // What the memory limit asks of the plan.

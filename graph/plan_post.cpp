@@ -35,16 +35,20 @@ const Value& plan_value(const Graph& g, const ExecutionPlan& plan, int id) {
 }
 
 // A new plain float value of `floats` elements, for a step's own buffers; its id.
+int add_value(const Graph& g, ExecutionPlan& plan, Value v, int block) {
+  const int id = static_cast<int>(g.values.size() + plan.added_values.size());
+  plan.added_values.push_back(std::move(v));
+  plan.block.push_back(block);
+  return id;
+}
+
 int add_scratch(const Graph& g, ExecutionPlan& plan, const std::string& name, int64_t floats) {
   Value v;
   v.name = name;
   v.dtype = DType::Float32;
   v.shape = {floats};
   v.shape_known = true;
-  const int id = static_cast<int>(g.values.size() + plan.added_values.size());
-  plan.added_values.push_back(std::move(v));
-  plan.block.push_back(0);
-  return id;
+  return add_value(g, plan, std::move(v), 0);
 }
 
 namespace {
@@ -221,7 +225,6 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
 std::vector<int> read_downsamples_late(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& host,
                                        const PlanLimits& limits) {
   std::vector<int> tails;
-  if (limits.late_downsample.empty()) return tails;
   const std::vector<int> readers = step_readers(g, plan);
   auto pointwise = [](const PlannedStep& st) -> const jit::PointwisePlan* {
     const auto* pw = std::get_if<jit::PointwisePlan>(&st.plan);
@@ -236,38 +239,56 @@ std::vector<int> read_downsamples_late(const Graph& g, ExecutionPlan& plan, cons
     if (!p || p->block != plan.block_size) return std::nullopt;
     return *p;
   };
-  auto new_value = [&](int like, const std::string& suffix, Shape shape) {
+  auto new_value = [&](int like, const std::string& suffix, Shape shape) {  // blocked, like `like`
     Value v = plan_value(g, plan, like);
     v.name += suffix;
     v.shape = std::move(shape);
-    const int id = static_cast<int>(g.values.size() + plan.added_values.size());
-    plan.added_values.push_back(std::move(v));
-    plan.block.push_back(plan.block_size);
-    return id;
+    return add_value(g, plan, std::move(v), plan.block_size);
   };
   for (std::size_t k = 0; k < plan.steps.size(); ++k) {
     const jit::PointwisePlan* dp = pointwise(plan.steps[k]);
-    if (!dp || dp->shape.stride != 2 || std::find(limits.late_downsample.begin(), limits.late_downsample.end(),
-                                                  plan.steps[k].nodes.front()) == limits.late_downsample.end())
-      continue;
+    if (!dp || dp->shape.stride != 2) continue;
     PlannedStep ds = plan.steps[k];
     const int x = ds.inputs[0];
-    jit::PointwiseShape shortcut = dp->shape;
     // `main`: the step writing the main branch's output (conv3); the crop goes right
-    // before it, once every reader of X but the shortcut has run.
-    std::size_t main = 0;
-    std::optional<PlannedStep> conv3;  // without its Add, when the shortcut takes it over
+    // before it, once every reader of X but the shortcut has run. `conv3`: that step when
+    // the shortcut takes its Add over (it runs first as loaded).
+    std::size_t main = k;
+    const jit::PointwisePlan* cp = nullptr;
     if (ds.inputs[3] < 0) {
       const int d = ds.outputs[0];
-      if (readers[static_cast<std::size_t>(d)] != 1 || shortcut.activation.kind != jit::ActivationKind::none) continue;
+      if (readers[static_cast<std::size_t>(d)] != 1 || dp->shape.activation.kind != jit::ActivationKind::none) continue;
       main = next_reader(plan, k, d);
       if (main == plan.steps.size()) continue;
       const PlannedStep& c = plan.steps[main];
-      const jit::PointwisePlan* cp = pointwise(c);
+      cp = pointwise(c);
       if (!cp || c.inputs[3] != d || c.inputs[0] == d || c.inputs[0] == x ||
           cp->shape.residual != jit::ResidualMode::before_activation || c.op.rfind("Conv", 0) != 0 ||
           g.nodes[static_cast<std::size_t>(c.nodes.front())].op_type != "Conv")
         continue;
+    } else {  // the writer of the residual it adds; none (a graph input): ds itself
+      for (std::size_t i = 0; i < k; ++i)
+        if (std::find(plan.steps[i].outputs.begin(), plan.steps[i].outputs.end(), ds.inputs[3]) != plan.steps[i].outputs.end())
+          main = i;
+    }
+    // X is read by some step before `main` and by none from `main` on but the shortcut.
+    // (Should a row stream still read X after the crop, the memory plan sees X read
+    // later and does not give the crop X's bytes: slower, never wrong.)
+    bool read_before = false, read_after = false;
+    for (std::size_t i = 0; i < plan.steps.size(); ++i)
+      if (i != k && std::find(plan.steps[i].inputs.begin(), plan.steps[i].inputs.end(), x) != plan.steps[i].inputs.end())
+        (i < main ? read_before : read_after) = true;
+    if (!read_before || read_after) continue;
+    if (std::find(limits.late_downsample.begin(), limits.late_downsample.end(), ds.nodes.front()) ==
+        limits.late_downsample.end()) {
+      plan.shortcuts.push_back(ds.nodes.front());  // one the engine may name
+      continue;
+    }
+
+    jit::PointwiseShape shortcut = dp->shape;
+    std::optional<PlannedStep> conv3;  // without its Add, which the shortcut takes over
+    if (cp) {
+      const PlannedStep& c = plan.steps[main];
       jit::PointwiseShape plain = cp->shape;
       plain.residual = jit::ResidualMode::none;
       plain.activation = jit::Activation::none();
@@ -284,20 +305,7 @@ std::vector<int> read_downsamples_late(const Graph& g, ExecutionPlan& plan, cons
       ds.outputs = c.outputs;
       shortcut.residual = jit::ResidualMode::before_activation;
       shortcut.activation = cp->shape.activation;
-    } else {
-      main = k;  // the writer of the residual it adds; none (a graph input): ds itself
-      for (std::size_t i = 0; i < k; ++i)
-        if (std::find(plan.steps[i].outputs.begin(), plan.steps[i].outputs.end(), ds.inputs[3]) != plan.steps[i].outputs.end())
-          main = i;
     }
-    // X is read by some step before `main` and by none from `main` on but the shortcut.
-    // (Should a row stream still read X after the crop, the memory plan sees X read
-    // later and does not give the crop X's bytes: slower, never wrong.)
-    bool read_before = false, read_after = false;
-    for (std::size_t i = 0; i < plan.steps.size(); ++i)
-      if (i != k && std::find(plan.steps[i].inputs.begin(), plan.steps[i].inputs.end(), x) != plan.steps[i].inputs.end())
-        (i < main ? read_before : read_after) = true;
-    if (!read_before || read_after) continue;
     shortcut.stride = 1;
     shortcut.height = dp->shape.out_height();
     shortcut.width = dp->shape.out_width();

@@ -53,6 +53,7 @@ void plan_steps(ModelImpl& m, const graph::PlanLimits& limits) {
   m.block = std::move(plan.block);
   m.isa = plan.isa;
   m.composed_gathers = plan.composed_gathers;
+  m.shortcuts = std::move(plan.shortcuts);
   m.alias_candidates.clear();
   for (const auto& a : plan.aliases)
     m.alias_candidates.push_back({a.value, a.parent, static_cast<std::size_t>(a.offset_bytes)});
@@ -155,13 +156,22 @@ struct PlanState {
   std::vector<int> block;
   std::string isa;
   bool composed_gathers = false;
+  std::vector<int> shortcuts;
   std::vector<runtime::ValueAlias> alias_candidates, aliases;
   runtime::MemoryPlan memory;
   bool pointwise_in_place = true;
 };
 PlanState save_plan(const ModelImpl& m) {
   return {{m.graph.values.begin() + static_cast<std::ptrdiff_t>(m.graph_values), m.graph.values.end()},
-          m.steps, m.block, m.isa, m.composed_gathers, m.alias_candidates, m.aliases, m.memory, m.pointwise_in_place};
+          m.steps,
+          m.block,
+          m.isa,
+          m.composed_gathers,
+          m.shortcuts,
+          m.alias_candidates,
+          m.aliases,
+          m.memory,
+          m.pointwise_in_place};
 }
 void restore_plan(ModelImpl& m, PlanState s) {
   m.graph.values.resize(m.graph_values);
@@ -170,6 +180,7 @@ void restore_plan(ModelImpl& m, PlanState s) {
   m.block = std::move(s.block);
   m.isa = std::move(s.isa);
   m.composed_gathers = s.composed_gathers;
+  m.shortcuts = std::move(s.shortcuts);
   m.alias_candidates = std::move(s.alias_candidates);
   m.aliases = std::move(s.aliases);
   m.memory = std::move(s.memory);
@@ -258,26 +269,12 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
     try_limits(variant);
   }
   // Downsampling shortcuts read late (graph::read_downsamples_late), one at a time while
-  // the peak holds a shortcut's input and reading it late shrinks the arena. A shortcut:
-  // a strided 1x1 conv adding a residual, or whose output is only read as a residual.
-  auto is_shortcut = [&](const runtime::Step& s) {
-    const auto* pw = std::get_if<jit::PointwisePlan>(&s.plan);
-    if (s.kind != graph::StepKind::conv || !pw || pw->shape.stride != 2 || s.nodes.empty()) return false;
-    if (s.inputs[3] >= 0) return true;
-    int readers = 0, as_residual = 0;
-    for (const runtime::Step& t : m->steps)
-      for (std::size_t i = 0; i < t.inputs.size(); ++i)
-        if (t.inputs[i] == s.outputs[0]) {
-          ++readers;
-          as_residual += (t.kind == graph::StepKind::conv && i == 3) ||
-                         (t.kind == graph::StepKind::row_stream && i + 1 == t.inputs.size());
-        }
-    return readers == 1 && as_residual == 1;
-  };
+  // the peak holds a shortcut's input and reading it late shrinks the arena.
   for (bool kept = true; kept;) {
     std::vector<int> at_peak;
     for (const runtime::Step& s : m->steps) {
-      if (!is_shortcut(s)) continue;
+      if (s.nodes.empty() || std::find(m->shortcuts.begin(), m->shortcuts.end(), s.nodes.front()) == m->shortcuts.end())
+        continue;
       const runtime::ValuePlan& in = m->memory.values[static_cast<std::size_t>(s.inputs[0])];
       if (in.first_step <= m->memory.peak_step && m->memory.peak_step <= in.last_step) at_peak.push_back(s.nodes.front());
     }
@@ -290,12 +287,12 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   }
   // Inverted-residual blocks over their own input, where the plan allows it: their
   // buffers grow (the input rows copied, a second pair per thread) and chains of values
-  // can place worse, so only where that shrinks the arena. On threads each block then
-  // runs in three rounds (InvertedResidualRunner::run_in_place: mobilenet_v2 13% slower
-  // on two): there, only when a memory limit asks for it.
-  // A block over its input saves bytes at its own step only (its input dies there, its
-  // output starts there): the live bound can fall only if every step at it is such a
-  // block, with an output of its own (not a Concat's slice).
+  // can place worse, so only where that shrinks the arena. A block over its input saves
+  // bytes at its own step only (its input dies there, its output starts there), so it is
+  // tried only where every step at the live bound is such a block, with an output of its
+  // own (not a Concat's slice). On threads each block runs in three rounds
+  // (InvertedResidualRunner::run_in_place: mobilenet_v2 13% slower on two): there, only
+  // when a memory limit asks for it.
   std::vector<int> able;
   for (const runtime::Step& s : m->steps)
     if (s.block && s.block->in_place_ok) able.push_back(s.nodes.front());

@@ -70,6 +70,7 @@ struct ModelImpl {
   // candidates), and those the memory plan took: their gather steps do nothing.
   std::vector<runtime::ValueAlias> alias_candidates, aliases;
   bool composed_gathers = false;  // some gather of the plan reads another's sources
+  std::vector<int> shortcuts;     // downsampling shortcuts the plan could read late (graph::ExecutionPlan)
   runtime::MemoryPlan memory;
   bool pointwise_in_place = true;  // 1x1 convs over their own input, where allowed (plan_model_memory)
   LoadTimes times;

@@ -13,7 +13,6 @@ int64_t stored_numel(const ModelImpl& m, int v) {
   return shape_numel(val.shape) / val.shape[1] * jit::blocked_channels(val.shape[1], block);
 }
 
-
 namespace {
 
 // Graph inputs, constants and outputs; every other value is the arena's to allocate.
@@ -44,6 +43,7 @@ bool pointwise_over_input(const Step& s) {
   const auto* pw = std::get_if<jit::PointwisePlan>(&s.plan);
   return s.kind == graph::StepKind::conv && s.inputs[3] < 0 && pw && s.src_shift == 0 && jit::pointwise_in_place(*pw);
 }
+
 // The outputs a step may write over one of its inputs, as its kernel's contract allows:
 // an elementwise step over its first operand, a crop compacting its input, a 1x1 conv
 // over its input where pointwise_in_place says so, an inverted-residual block over its
@@ -198,13 +198,9 @@ void reorder_steps(ModelImpl& m, const std::vector<std::size_t>& order) {
 void plan_model_memory(ModelImpl& m, bool search) {
   const std::vector<ValueKind> kinds = value_kinds(m.graph);
   const std::vector<std::size_t> sizes = slot_sizes(m, kinds);
-  std::vector<StepValues> with_pointwise, without_pointwise;  // the latter: no 1x1 conv over its input
-  for (const Step& s : m.steps) {
-    with_pointwise.push_back({s.inputs, s.outputs, inplace_requests(s), 0});
-    without_pointwise.push_back(with_pointwise.back());
-    if (pointwise_over_input(s)) without_pointwise.back().inplace.clear();
-  }
-  bool pointwise = search || m.pointwise_in_place;
+  std::vector<StepValues> steps;
+  for (const Step& s : m.steps) steps.push_back({s.inputs, s.outputs, inplace_requests(s), 0});
+  bool pointwise = search || m.pointwise_in_place;  // 1x1 convs over their input asked for
   // Concats whose inputs are computed into their output: all the candidates at first,
   // then each dropped if that shrinks the arena (an output living from its first input
   // on can cost more than the copy saves). Their gathers then read and write nothing.
@@ -213,7 +209,9 @@ void plan_model_memory(ModelImpl& m, bool search) {
     if (std::find(parents.begin(), parents.end(), a.parent) == parents.end()) parents.push_back(a.parent);
   auto plan_with = [&](const std::vector<char>& on) {
     std::vector<ValueAlias> aliases;
-    std::vector<StepValues> sv = pointwise ? with_pointwise : without_pointwise;
+    std::vector<StepValues> sv = steps;
+    for (std::size_t k = 0; k < m.steps.size() && !pointwise; ++k)
+      if (pointwise_over_input(m.steps[k])) sv[k].inplace.clear();
     for (std::size_t p = 0; p < parents.size(); ++p) {
       if (!on[p]) continue;
       for (const ValueAlias& a : m.alias_candidates)
