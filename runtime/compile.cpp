@@ -180,6 +180,13 @@ int64_t stored_image_floats(const ModelImpl& m, int v) {
   return (block ? jit::blocked_channels(d.c, block) : d.c) * d.plane;
 }
 
+// Whether the memory plan gave step s's output the bytes of its first input (a fused
+// block or row stream writing over its own input).
+bool over_first_input(const ModelImpl& m, const Step& s) {
+  const ValuePlan& out = m.memory.values[static_cast<std::size_t>(s.outputs[0])];
+  return out.kind == ValueKind::InPlace && out.donor == s.inputs[0];
+}
+
 // What a fused step's runner tells the profiler and `nnjit info`.
 template <class Runner>
 void describe_tiled(Step& s, const Runner& runner, const ThreadPool* pool) {
@@ -227,8 +234,7 @@ void compile_step(ModelImpl& m, Step& s) {
     }
     case graph::StepKind::ir_block: {
       // In place only where the memory plan gave the output the input's bytes.
-      const ValuePlan& out = m.memory.values[static_cast<std::size_t>(s.outputs[0])];
-      const bool over_input = out.kind == ValueKind::InPlace && out.donor == s.inputs[0];
+      const bool over_input = over_first_input(m, s);
       s.block->in_place = s.block->in_place && over_input;
       auto runner = std::make_shared<const InvertedResidualRunner>(g, s, m.host);
       describe_tiled(s, *runner, pool);
@@ -255,9 +261,7 @@ void compile_step(ModelImpl& m, Step& s) {
       auto runner = std::make_shared<const RowStreamRunner>(g, s, m.host);
       describe_tiled(s, *runner, pool);
       // An identity shortcut's output over the stream's own input, split between threads.
-      const ValuePlan& out = m.memory.values[static_cast<std::size_t>(s.outputs[0])];
-      if (out.kind == ValueKind::InPlace && out.donor == s.inputs.front() && pool && pool->threads() > 1 &&
-          runner->tiles() > 1) {
+      if (over_first_input(m, s) && pool && pool->threads() > 1 && runner->tiles() > 1) {
         s.run = [runner, pool](const ops::ComputeContext& c) {
           runner->run_in_place(c.outputs[0]->data<float>(), c.outputs[1]->data<float>(), *pool);
         };
