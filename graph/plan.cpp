@@ -417,7 +417,8 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
                        b.project.out_blocks <= in_blocks && only_block && !uses.is_output[static_cast<std::size_t>(src)] &&
                        (options.threads == 1 || b.tile_rows >= std::max(ds.pad_top, ds.pad_bottom));
         }
-        PlannedStep s{StepKind::ir_block, {}, (e ? e->op + "+" : "") + d.op + "+" + p.op, {}, {}, {}, b, std::nullopt, {}, ""};
+        PlannedStep s{StepKind::ir_block, {}, (e ? e->op + "+" : "") + d.op + "+" + p.op, {}, {}, {}, b, std::nullopt, {},
+                      b.dw_in_output ? "no depthwise buffer: its rows go to a tile's output rows, that tile run last" : ""};
         for (const ConvGroup* c : {e, &d, &p})
           if (c) s.nodes.insert(s.nodes.end(), c->nodes.begin(), c->nodes.end());
         std::sort(s.nodes.begin(), s.nodes.end());

@@ -103,13 +103,20 @@ struct InvertedResidualPlan {
   // buffers_floats()).
   bool in_place_ok = false;
   bool in_place = false;
+  // Without an expand, and with the project's output blocks those of the depthwise, the
+  // depthwise rows need no buffer (but in place, which copies input rows to one): they
+  // go to the output rows of one tile of each worker's run — its tallest, which runs
+  // last: its depthwise into its own output rows, its project over them
+  // (jit::pointwise_in_place). No other tile reads or writes those rows.
+  bool dw_in_output = false;
+  bool dw_buffered() const { return !dw_in_output || in_place; }
   // Floats of the two tile buffers of one thread.
   int64_t expanded_floats() const {
     if (has_expand) return expanded_rows * expand.shape.width * expand.out_blocks * expand.block;
     return in_place ? expanded_rows * depthwise.shape.width * depthwise.blocks * depthwise.block : 0;
   }
   int64_t depthwise_floats() const {
-    return tile_rows * depthwise.shape.out_width() * depthwise.blocks * depthwise.block;
+    return dw_buffered() ? tile_rows * depthwise.shape.out_width() * depthwise.blocks * depthwise.block : 0;
   }
   // Floats of the step's buffers value for `threads` workers: a pair each (two, in place
   // on threads: the second for a worker's first tile).

@@ -238,7 +238,8 @@ std::variant<ConvGroup, std::string> plan_conv_group(const Graph& g, const Uses&
 // Output rows per tile of an inverted-residual block: the two tile buffers of one
 // thread fit in half the L2 and take at most an eighth of the block's output (they add
 // to the arena's peak where the block's input and output are alive), and each thread
-// gets at least one tile.
+// gets at least one tile. Without an expand, the depthwise rows go to output rows where
+// the project can run over them in place (dw_in_output).
 InvertedResidualPlan plan_inverted_residual(const jit::PointwisePlan* e, const jit::DepthwisePlan& d,
                                             const jit::PointwisePlan& p, const jit::HostInfo& host, int threads,
                                             bool smallest) {
@@ -254,6 +255,9 @@ InvertedResidualPlan plan_inverted_residual(const jit::PointwisePlan* e, const j
     if (t > 1 && static_cast<double>(c.expanded_floats() + c.depthwise_floats()) * 4 > budget) break;
     b = c;
   }
+  const int64_t plane = ho * d.shape.out_width();
+  b.dw_in_output = !b.has_expand && p.out_blocks == d.blocks && p.block == d.block &&
+                   jit::pointwise_in_place(jit::pointwise_pixels(p, b.tile_rows * d.shape.out_width(), plane, plane));
   return b;
 }
 

@@ -72,7 +72,7 @@ InvertedResidualRunner::InvertedResidualRunner(const graph::Graph& g, const Step
   // place, a copy of the rows it needs (the tile writes over them).
   buffered_ = b_.has_expand || b_.in_place;
   plane_e_ = buffered_ ? b_.expanded_rows * W_ : H_ * W_;
-  plane_d_ = b_.tile_rows * Wo_;
+  plane_d_ = b_.dw_buffered() ? b_.tile_rows * Wo_ : Ho_ * Wo_;
   const jit::HostInfo tile_host = jit::restrict_isa(host, d.isa);
   const int64_t s_ = d.shape.stride, dk = d.shape.dilated_kernel();
   int64_t prev_i1 = -1;
@@ -103,8 +103,12 @@ InvertedResidualRunner::InvertedResidualRunner(const graph::Graph& g, const Step
     if (b_.has_expand) t.expand_fresh = expand(t.i1 - t.i0);
     if (b_.has_expand && t.keep > 0 && t.i1 - t.i0 > t.keep) t.expand_rolled = expand(t.i1 - t.i0 - t.keep);
     auto& project = project_for[t.r1 - t.r0];
-    if (!project)
-      project = jit::get_pointwise_kernel(jit::pointwise_pixels(p, (t.r1 - t.r0) * Wo_, plane_d_, Ho_ * Wo_), who);
+    if (!project) {
+      const jit::PointwisePlan pp = jit::pointwise_pixels(p, (t.r1 - t.r0) * Wo_, plane_d_, Ho_ * Wo_);
+      if (!b_.dw_buffered() && !jit::pointwise_in_place(pp))
+        throw_internal("inverted-residual tile: its project cannot run over its depthwise rows (" + pp.key() + ")");
+      project = jit::get_pointwise_kernel(pp, who);
+    }
     t.project = project;
     tiles_.push_back(std::move(t));
   }
@@ -150,6 +154,22 @@ void InvertedResidualRunner::project_tile(const float* dw, float* dst, const flo
 
 void InvertedResidualRunner::run(const float* src, float* dst, const float* residual, float* expanded, float* dw,
                                  int64_t begin, int64_t end, bool after_previous) const {
+  if (!b_.dw_buffered()) {  // the depthwise rows in the output rows of the run's tallest tile, run last
+    int64_t last = begin;
+    for (int64_t k = begin; k < end; ++k)
+      if (rows(k) >= rows(last)) last = k;
+    float* rows_of_last = dst + tiles_[static_cast<std::size_t>(last)].r0 * Wo_ * B_;
+    for (int64_t k = begin; k < end; ++k)
+      if (k != last) {
+        depthwise_tile(src, expanded, rows_of_last, k, false);
+        project_tile(rows_of_last, dst, residual, k);
+      }
+    if (begin < end) {
+      depthwise_tile(src, expanded, rows_of_last, last, false);
+      project_tile(rows_of_last, dst, residual, last);
+    }
+    return;
+  }
   for (int64_t k = begin; k < end; ++k) {
     depthwise_tile(src, expanded, dw, k, k > begin || after_previous);
     project_tile(dw, dst, residual, k);

@@ -69,7 +69,8 @@ class InvertedResidualRunner {
 
   // Tiles [begin, end) in order, with one worker's buffers (`after_previous`: they hold
   // tile begin - 1's rows). With the plan's in_place, dst may be src (on one thread;
-  // run_in_place splits between threads).
+  // run_in_place splits between threads). Without dw_buffered(), dw is not used: the
+  // depthwise rows go to dst's rows of the run's tallest tile, run last.
   void run(const float* src, float* dst, const float* residual, float* expanded, float* dw, int64_t begin,
            int64_t end, bool after_previous = false) const;
   // The whole step with dst == src (graph::InvertedResidualPlan::in_place) on the pool
@@ -93,6 +94,7 @@ class InvertedResidualRunner {
   // first; `rolled` keeps the rows it shares with tile k - 1, run just before.
   void depthwise_tile(const float* src, float* expanded, float* dw, int64_t k, bool rolled) const;
   void project_tile(const float* dw, float* dst, const float* residual, int64_t k) const;
+  int64_t rows(int64_t k) const { return tiles_[static_cast<std::size_t>(k)].r1 - tiles_[static_cast<std::size_t>(k)].r0; }
 
   graph::InvertedResidualPlan b_;
   jit::PointwiseWeights expand_w_, project_w_;

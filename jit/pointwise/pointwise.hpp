@@ -134,11 +134,13 @@ PointwisePlan pointwise_pixels(const PointwisePlan& whole, int64_t pixels, int64
 // keeps at least `min_pixels` output pixels). Batch must be 1.
 std::vector<PointwiseSlice> slice_pointwise(const PointwisePlan& whole, int parts, int64_t min_pixels = 64);
 
-// Whether dst may be src (same image pointer): one image, stride 1, whole planes, no
-// residual, K <= C in one output-channel tile whose first input-channel chunk covers
-// the K channels' blocks. Each pixel tile then reads every block it will overwrite (the
-// first chunk's) before it stores, and no later read touches them: later chunks read
-// blocks past K, other pixel tiles (and pixel slices, for threads) other pixels.
+// Whether dst may be src (same image pointer): one image, stride 1, channel blocks as
+// far apart in src as in dst (whole planes, or one plane for both), K <= C in one
+// output-channel tile whose first input-channel chunk covers the K channels' blocks.
+// Each pixel tile then reads every block it will overwrite (the first chunk's) before it
+// stores, and no later read touches them: later chunks read blocks past K, other pixel
+// tiles (and pixel slices, for threads) other pixels. A residual obeys the contract
+// above (it overlaps dst only as dst itself, before the activation).
 bool pointwise_in_place(const PointwisePlan& plan);
 
 struct PointwiseWeights {

@@ -90,6 +90,23 @@ Net ir_chain_net() {
   return n;
 }
 
+// DARTS's separable conv halves: depthwise (5x5; 3x3 dilated by 2) -> project, both
+// reading s (so neither block may write over its input), the second adding the first's
+// output; `h` rows of 13 pixels.
+Net sep_conv_net(int64_t h) {
+  Net n;
+  n.input("X", {1, 8, h, 13});
+  n.conv("X", "s", 8, 16, 1);
+  n.conv("s", "d1", 16, 16, 5, 16, 2);
+  n.conv("d1", "p1", 16, 16, 1);
+  n.op("Relu", {"p1"}, "a");
+  attr_ints(n.conv("s", "d2", 16, 16, 3, 16, 2), "dilations", {2, 2});
+  n.conv("d2", "p2", 16, 16, 1);
+  n.op("Add", {"p2", "a"}, "Y");
+  n.output("Y");
+  return n;
+}
+
 }  // namespace nnjit::plan_test
 
 TEST_SUITE("graph") {
@@ -268,6 +285,37 @@ TEST_SUITE("graph") {
       if (threads == 1) CHECK_MESSAGE(model->arena_bytes() <= 2 * value, model->memory_report() << model->plan_report());
       Session session = model->session();
       for (int run = 0; run < 2; ++run) CHECK(testing::max_abs_diff(session.run(inputs).at(0).tensor, want) <= 1e-4);
+    }
+  }
+
+  TEST_CASE("blocks without an expand keep their depthwise rows in their output, on 1 to 3 threads; same answers") {
+    static const Engine engine;
+    for (int64_t h : {37, 8, 1}) {  // tiles of 4 rows and a last one of 1; 2 tiles; 1 tile
+      CAPTURE(h);
+      const std::string bytes = sep_conv_net(h).bytes();
+      const std::vector<NamedTensor> inputs = {{"X", testing::random_tensor({1, 8, h, 13}, 5)}};
+      auto reference = engine.load_bytes(bytes.data(), bytes.size(), "sep_conv_net.onnx", "", isa_options("reference"));
+      const Tensor want = reference->session().run(inputs).at(0).tensor;
+      for (const std::string isa : {"auto", "avx2"}) {
+        if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return;
+        for (int threads : {1, 2, 3}) {
+          CAPTURE(isa);
+          CAPTURE(threads);
+          Options o = isa_options(isa);
+          o.threads = threads;
+          auto model = engine.load_bytes(bytes.data(), bytes.size(), "sep_conv_net.onnx", "", o);
+          // Both blocks run without a depthwise buffer: the arena holds s, the blocks'
+          // outputs and Y's plain twin, no more.
+          int blocks = 0;
+          for (const StepInfo& st : model->steps())
+            blocks += st.reason.rfind("no depthwise buffer", 0) == 0;
+          CHECK_MESSAGE(blocks == 2, model->plan_report());
+          const std::size_t value = 16 * static_cast<std::size_t>(h) * 13 * 4;
+          CHECK_MESSAGE(model->arena_bytes() <= 3 * value, model->memory_report() << model->plan_report());
+          Session session = model->session();
+          for (int run = 0; run < 2; ++run) CHECK(testing::max_abs_diff(session.run(inputs).at(0).tensor, want) <= 1e-4);
+        }
+      }
     }
   }
 }

@@ -132,6 +132,7 @@ class PointwiseTester {
         if (slices_ > 0) {
           for (const PointwiseSlice& sl : slice_pointwise(plan, slices_, 1)) {
             const PointwisePlan& part = sl.plan;
+            if (over_src_) REQUIRE_MESSAGE(pointwise_in_place(part), what << " slice [" << part.key() << "] is not in place");
             auto part_kernel = get_pointwise_kernel(part, "PointwiseTester slice");
             PointwiseArgs a = args;
             a.src = args.src + sl.src_pixel * B;
@@ -282,12 +283,21 @@ TEST_CASE("pointwise: dst over src, where pointwise_in_place allows it") {
     // Several input-channel chunks: partial sums go through dst, over the first chunk's blocks.
     PointwiseTester().channels(96).out_channels(16).size(9).l2(4 << 10).over_src(true).isa(isa).Test();
     PointwiseTester().channels(96).out_channels(16).size(9).l2(4 << 10).slices(2).over_src(true).isa(isa).Test();
+    // A residual of its own (an inverted-residual block's project over its depthwise rows).
+    for (ResidualMode m : {ResidualMode::before_activation, ResidualMode::after_activation})
+      for (int slices : {0, 2}) {
+        const int64_t k = isa == Isa::avx512 ? 32 : 16;  // one output-channel tile
+        PointwiseTester().channels(k).out_channels(k).size(11).residual(m).activation(Activation::relu())
+            .slices(slices).over_src(true).isa(isa).Test();
+        PointwiseTester().channels(96).out_channels(16).size(9).l2(4 << 10).residual(m).slices(slices)
+            .over_src(true).isa(isa).Test();
+      }
   }
   const HostInfo host = host_for(Isa::avx512, 48 << 10, 1 << 20);
   auto plan = [&](PointwiseShape s) { return std::get<PointwisePlan>(plan_pointwise(s, host)); };
   const PointwiseShape base{.in_channels = 64, .out_channels = 32, .height = 8, .width = 8};
   CHECK(pointwise_in_place(plan(base)));
-  PointwiseShape wider = base, strided = base, res = base, tiled = base;
+  PointwiseShape wider = base, strided = base, res = base, tiled = base;  // res: a residual of its own
   wider.out_channels = 80;
   strided.stride = 2;
   res.residual = ResidualMode::before_activation;
@@ -295,8 +305,13 @@ TEST_CASE("pointwise: dst over src, where pointwise_in_place allows it") {
   tiled.out_channels = 200;  // several output-channel tiles
   CHECK_FALSE(pointwise_in_place(plan(wider)));
   CHECK_FALSE(pointwise_in_place(plan(strided)));
-  CHECK_FALSE(pointwise_in_place(plan(res)));
+  CHECK(pointwise_in_place(plan(res)));
   CHECK_FALSE(pointwise_in_place(plan(tiled)));
+  // Pixel runs of a bigger image: in place only where both planes are the same.
+  CHECK(pointwise_in_place(pointwise_pixels(plan(base), 24, 64, 64)));
+  CHECK(pointwise_in_place(pointwise_pixels(plan(base), 24, 96, 96)));
+  CHECK_FALSE(pointwise_in_place(pointwise_pixels(plan(base), 24, 24, 64)));
+  CHECK_FALSE(pointwise_in_place(pointwise_pixels(plan(base), 24, 64, 24)));
   // A 1 KiB L2: input-channel chunks narrower than the output.
   CHECK_FALSE(pointwise_in_place(std::get<PointwisePlan>(plan_pointwise(base, host_for(Isa::avx512, 48 << 10, 1 << 10)))));
 }
