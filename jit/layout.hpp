@@ -115,7 +115,7 @@ class AlignedBuffer {
   static constexpr std::size_t kAlignment = 64;
   static constexpr std::size_t kMapBytes = std::size_t{2} << 20;  // buffers this big are mapped
   static constexpr std::size_t kPage = 4096;
-  static constexpr std::size_t kArenaBytes = std::size_t{16} << 10;  // packed buffers this big are carved
+  static constexpr std::size_t kArenaBytes = std::size_t{1} << 10;  // packed buffers this big are carved
 
   AlignedBuffer() = default;
   static AlignedBuffer packed(int64_t count) {

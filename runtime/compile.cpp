@@ -479,7 +479,42 @@ void compile_step(ModelImpl& m, Step& s) {
 
 }  // namespace
 
-void compile_steps(ModelImpl& m, int threads) {
+EarlyWorker::EarlyWorker(bool start) {
+  if (!start) return;
+  thread_ = std::thread([this] {
+    std::function<void()> work;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return given_ || done_; });
+      work = std::move(work_);
+    }
+    if (work) work();
+  });
+}
+
+EarlyWorker::~EarlyWorker() { join(); }
+
+bool EarlyWorker::run(std::function<void()> work) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!thread_.joinable() || given_ || done_) return false;
+    work_ = std::move(work);
+    given_ = true;
+  }
+  wake_.notify_one();
+  return true;
+}
+
+void EarlyWorker::join() {
+  {
+    std::lock_guard lock(mutex_);
+    done_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+void compile_steps(ModelImpl& m, int threads, EarlyWorker* early) {
   // Steps are independent: each packs its own weights and writes only its own Step; the
   // kernel caches are thread-safe. Workers take the next step until none is left.
   std::atomic<std::size_t> next{0};
@@ -503,7 +538,7 @@ void compile_steps(ModelImpl& m, int threads) {
   // for padding to whole blocks and tiles, at most 64 GiB; past it, buffers are
   // allocated one by one.
   constexpr std::size_t kMaxReserve = std::size_t{64} << 30;
-  std::size_t reserve = (std::size_t{32} << 20) + m.steps.size() * (std::size_t{64} << 10);
+  std::size_t reserve = (std::size_t{32} << 20) + m.steps.size() * jit::PackArena::kPage;
   for (std::size_t b : weight_bytes) reserve = std::min(kMaxReserve, reserve + std::min(kMaxReserve, b) * 4);
   jit::PackArena arena(reserve);
   auto work = [&] {
@@ -522,12 +557,14 @@ void compile_steps(ModelImpl& m, int threads) {
     }
     t_stage = nullptr;
   };
-  const auto extra = static_cast<std::size_t>(std::max(0, std::min<int>(threads, static_cast<int>(m.steps.size())) - 1));
+  auto extra = static_cast<std::size_t>(std::max(0, std::min<int>(threads, static_cast<int>(m.steps.size())) - 1));
+  if (extra > 0 && early != nullptr && early->run(work)) --extra;
   std::vector<std::thread> helpers;
   helpers.reserve(extra);
   for (std::size_t t = 0; t < extra; ++t) helpers.emplace_back(work);
   work();
   for (auto& t : helpers) t.join();
+  if (early != nullptr) early->join();
   arena.trim();
   if (error) std::rethrow_exception(error);
 }

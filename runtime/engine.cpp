@@ -196,8 +196,14 @@ void check_options(const Options& o) {
     throw_invalid("load_threads must be between 0 and 1024, got " + std::to_string(o.load_threads));
 }
 
+// Threads a load compiles on: Options::load_threads, or every usable CPU.
+int load_threads(const Options& o, const jit::HostInfo& host) {
+  return o.load_threads > 0 ? o.load_threads : jit::usable_threads(host);
+}
+
 std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& host, const Options& options,
-                                         std::shared_ptr<runtime::ThreadPool> pool, Clock::time_point t0) {
+                                         std::shared_ptr<runtime::ThreadPool> pool, Clock::time_point t0,
+                                         runtime::EarlyWorker& early) {
   auto m = std::make_unique<ModelImpl>();
   m->options = options;
   m->pool = std::move(pool);
@@ -324,7 +330,7 @@ std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& ho
   m->times.plan = ms_since(t);
 
   t = Clock::now();
-  runtime::compile_steps(*m, options.load_threads > 0 ? options.load_threads : jit::usable_threads(m->host));
+  runtime::compile_steps(*m, load_threads(options, m->host), &early);
   m->times.compile = ms_since(t);
   runtime::write_perf_map_if_asked();  // NNJIT_PERF_MAP=1: perf report names our kernels
   runtime::write_jitdump_if_asked();   // NNJIT_JITDUMP=1: perf inject --jit annotates them
@@ -528,15 +534,18 @@ Engine::~Engine() = default;
 std::shared_ptr<const Model> Engine::load(const std::string& path, const Options& options) const {
   check_options(options);
   const auto t0 = Clock::now();
-  return build_model(loaders::load_onnx_file(path), impl_->host, options, impl_->pool(options.threads), t0);
+  runtime::EarlyWorker early(load_threads(options, runtime::apply_overrides(impl_->host, options.host)) > 1);
+  graph::Graph g = loaders::load_onnx_file(path);
+  return build_model(std::move(g), impl_->host, options, impl_->pool(options.threads), t0, early);
 }
 
 std::shared_ptr<const Model> Engine::load_bytes(const void* data, std::size_t size, const std::string& name,
                                                 const std::string& base_dir, const Options& options) const {
   check_options(options);
   const auto t0 = Clock::now();
-  return build_model(loaders::load_onnx(data, size, name, base_dir), impl_->host, options,
-                     impl_->pool(options.threads), t0);
+  runtime::EarlyWorker early(load_threads(options, runtime::apply_overrides(impl_->host, options.host)) > 1);
+  graph::Graph g = loaders::load_onnx(data, size, name, base_dir);
+  return build_model(std::move(g), impl_->host, options, impl_->pool(options.threads), t0, early);
 }
 
 std::vector<HostFigure> Engine::host_figures() const { return runtime::host_figures(impl_->host); }

@@ -260,7 +260,7 @@ TEST_CASE("KernelCache: different keys compile at the same time; many keys, each
   CHECK(cache.hits() + cache.compiles() == 4 * 200 + 2);
 }
 
-TEST_CASE("PackArena: zeroed page-aligned ranges, never shared, outliving the arena; full means fall back") {
+TEST_CASE("PackArena: zeroed cache-line-aligned ranges, never shared, outliving the arena; full means fall back") {
   std::vector<AlignedBuffer<float>> kept;
   {
     PackArena arena(std::size_t{1} << 20);  // 256 pages
@@ -270,15 +270,15 @@ TEST_CASE("PackArena: zeroed page-aligned ranges, never shared, outliving the ar
     CHECK(arena.carved_bytes() == 0);
     PackArena::Use use(arena);
     CHECK(PackArena::current() == &arena);
-    // Below kArenaBytes the heap serves; above, the arena, page by page.
+    // Below kArenaBytes the heap serves; above, the arena, a cache line at a time.
     AlignedBuffer<float> small = AlignedBuffer<float>::packed(100);
     CHECK(arena.carved_bytes() == 0);
-    for (int64_t floats : {int64_t{4096}, int64_t{5000}, int64_t{70000}}) {
+    for (int64_t floats : {int64_t{300}, int64_t{4096}, int64_t{5001}, int64_t{70000}}) {
       const std::size_t before = arena.carved_bytes();
       kept.push_back(AlignedBuffer<float>::packed(floats));
       const AlignedBuffer<float>& b = kept.back();
-      CHECK(arena.carved_bytes() - before == (static_cast<std::size_t>(floats) * 4 + 4095) / 4096 * 4096);
-      CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % 4096 == 0);
+      CHECK(arena.carved_bytes() - before == (static_cast<std::size_t>(floats) * 4 + 63) / 64 * 64);
+      CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % 64 == 0);
       CHECK(b.size() == static_cast<std::size_t>(floats));
       CHECK(std::all_of(b.data(), b.data() + b.size(), [](float v) { return v == 0.f; }));
     }
@@ -287,9 +287,9 @@ TEST_CASE("PackArena: zeroed page-aligned ranges, never shared, outliving the ar
     kept.push_back(AlignedBuffer<float>::packed(300000));
     CHECK(arena.carved_bytes() == carved);
     CHECK(std::all_of(kept.back().data(), kept.back().data() + kept.back().size(), [](float v) { return v == 0.f; }));
-    // trim gives back what was never carved; nothing more is carved after it.
+    // trim gives back the pages never carved; nothing more is carved after it.
     arena.trim();
-    CHECK(arena.reserved_bytes() == carved);
+    CHECK(arena.reserved_bytes() == (carved + 64 + 4095) / 4096 * 4096);
     kept.push_back(AlignedBuffer<float>::packed(4096));
     CHECK(arena.carved_bytes() == carved);
   }

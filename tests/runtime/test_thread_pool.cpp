@@ -1,5 +1,6 @@
 // ThreadPool: every index exactly once in contiguous ordered ranges, exceptions reach the
-// caller, many calls in a row, and callers from several threads take turns.
+// caller, many calls in a row, and callers from several threads take turns. The load's
+// early compile worker runs the work it is given once, on its own thread.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -7,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "runtime/compile.hpp"
 #include "runtime/thread_pool.hpp"
 
 using nnjit::runtime::ThreadPool;
@@ -63,5 +65,22 @@ TEST_SUITE("runtime") {
   TEST_CASE("thread pool: bad thread counts are refused") {
     CHECK_THROWS_AS(ThreadPool(0), std::invalid_argument);
     CHECK_THROWS_AS(ThreadPool(100000), std::invalid_argument);
+  }
+
+  TEST_CASE("early worker: runs the one work it is given on its own thread; ends without any") {
+    std::thread::id ran_on;
+    {
+      nnjit::runtime::EarlyWorker early(true);
+      CHECK(early.run([&] { ran_on = std::this_thread::get_id(); }));
+      CHECK_FALSE(early.run([] { FAIL("second work ran"); }));
+      early.join();
+      CHECK(ran_on != std::thread::id{});
+      CHECK(ran_on != std::this_thread::get_id());
+      CHECK_FALSE(early.run([] { FAIL("work after join ran"); }));
+    }
+    { nnjit::runtime::EarlyWorker idle(true); }  // a load that failed before compile: no work, no hang
+    nnjit::runtime::EarlyWorker none(false);
+    CHECK_FALSE(none.run([] { FAIL("ran without a thread"); }));
+    none.join();
   }
 }
