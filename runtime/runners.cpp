@@ -2,6 +2,7 @@
 #include "runtime/runners.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 #include <variant>
@@ -76,6 +77,11 @@ InvertedResidualRunner::InvertedResidualRunner(const graph::Graph& g, const Step
   const jit::HostInfo tile_host = jit::restrict_isa(host, d.isa);
   const int64_t s_ = d.shape.stride, dk = d.shape.dilated_kernel();
   int64_t prev_i1 = -1;
+  // Depthwise rows in the output (dw_in_output): the whole layer's kernel serves every
+  // tile, called with the tile's rows (it reads the input where it lies, and writes at
+  // the output's plane).
+  if (!b_.dw_buffered())
+    rows_depthwise_ = jit::get_depthwise_kernel(d, who);
   // Interior tiles share one geometry: a tile like the last one reuses its kernels
   // without planning them and building their cache keys again.
   std::map<std::array<int64_t, 4>, std::shared_ptr<const jit::DepthwiseKernel>> depthwise_for;
@@ -89,12 +95,14 @@ InvertedResidualRunner::InvertedResidualRunner(const graph::Graph& g, const Step
     t.i1 = std::min(H_, hi);
     t.keep = buffered_ && prev_i1 > t.i0 ? prev_i1 - t.i0 : 0;
     prev_i1 = t.i1;
-    auto& dw = depthwise_for[{t.i1 - t.i0, t.i0 - lo, hi - t.i1, t.r1 - t.r0}];
-    if (!dw) {
-      const auto ds = row_tile(d.shape, t.i1 - t.i0, t.i0 - lo, hi - t.i1, plane_e_, plane_d_);
-      dw = jit::get_depthwise_kernel(tile_plan(jit::plan_depthwise(ds, tile_host), "inverted-residual tile"), who);
+    if (!rows_depthwise_) {
+      auto& dw = depthwise_for[{t.i1 - t.i0, t.i0 - lo, hi - t.i1, t.r1 - t.r0}];
+      if (!dw) {
+        const auto ds = row_tile(d.shape, t.i1 - t.i0, t.i0 - lo, hi - t.i1, plane_e_, plane_d_);
+        dw = jit::get_depthwise_kernel(tile_plan(jit::plan_depthwise(ds, tile_host), "inverted-residual tile"), who);
+      }
+      t.depthwise = dw;
     }
-    t.depthwise = dw;
     auto expand = [&](int64_t rows) {
       auto& k = expand_for[rows];
       if (!k) k = expand_kernel(rows, who);
@@ -140,6 +148,12 @@ void InvertedResidualRunner::depthwise_tile(const float* src, float* expanded, f
     for (int64_t c = 0; c < eb; ++c)
       std::memcpy(expanded + (c * plane_e_ + keep * W_) * B_, src + (c * H_ + t.i0 + keep) * W_ * B_,
                   static_cast<std::size_t>((t.i1 - t.i0 - keep) * W_ * B_) * sizeof(float));
+  }
+  if (rows_depthwise_) {  // rows [r0, r1) of the whole layer, the first at dw
+    const auto first = reinterpret_cast<std::uintptr_t>(dw) - static_cast<std::uintptr_t>(t.r0 * Wo_ * B_) * sizeof(float);
+    const jit::DepthwiseKernel& dk = *rows_depthwise_;
+    dk(rows_args(dk.plan(), src, reinterpret_cast<float*>(first), dw_w_, nullptr, t.r0, t.r1));
+    return;
   }
   const jit::DepthwiseKernel& dk = *t.depthwise;
   dk(rows_args(dk.plan(), dw_src, dw, dw_w_, nullptr, 0, t.r1 - t.r0));

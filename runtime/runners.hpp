@@ -63,8 +63,8 @@ class InvertedResidualRunner {
   InvertedResidualRunner(const graph::Graph& g, const Step& s, const jit::HostInfo& host);
 
   int64_t tiles() const { return static_cast<int64_t>(tiles_.size()); }
-  const void* code() const { return tiles_.empty() ? nullptr : tiles_[0].depthwise->code(); }
-  std::size_t code_size() const { return tiles_.empty() ? 0 : tiles_[0].depthwise->code_size(); }
+  const void* code() const { return first_depthwise() ? first_depthwise()->code() : nullptr; }
+  std::size_t code_size() const { return first_depthwise() ? first_depthwise()->code_size() : 0; }
   std::string name() const;
 
   // Tiles [begin, end) in order, with one worker's buffers (`after_previous`: they hold
@@ -87,9 +87,12 @@ class InvertedResidualRunner {
     int64_t i0 = 0, i1 = 0;  // input (expanded) rows they read
     int64_t keep = 0;        // rows shared with the previous tile
     std::shared_ptr<const jit::PointwiseKernel> expand_fresh, expand_rolled, project;
-    std::shared_ptr<const jit::DepthwiseKernel> depthwise;
+    std::shared_ptr<const jit::DepthwiseKernel> depthwise;  // unless rows_depthwise_
   };
   std::shared_ptr<const jit::PointwiseKernel> expand_kernel(int64_t rows, const std::string& who);
+  const jit::DepthwiseKernel* first_depthwise() const {
+    return rows_depthwise_ ? rows_depthwise_.get() : tiles_.empty() ? nullptr : tiles_[0].depthwise.get();
+  }
   // Tile k's depthwise rows into dw, its input rows (expanded or copied) into expanded
   // first; `rolled` keeps the rows it shares with tile k - 1, run just before.
   void depthwise_tile(const float* src, float* expanded, float* dw, int64_t k, bool rolled) const;
@@ -101,6 +104,7 @@ class InvertedResidualRunner {
   jit::DepthwiseWeights dw_w_;
   int64_t H_ = 0, W_ = 0, Ho_ = 0, Wo_ = 0, B_ = 0, plane_e_ = 0, plane_d_ = 0;
   bool buffered_ = false;  // the depthwise reads a buffer (expanded or copied rows), not src
+  std::shared_ptr<const jit::DepthwiseKernel> rows_depthwise_;  // every tile's, without dw_buffered()
   std::vector<Tile> tiles_;
 };
 
