@@ -80,7 +80,7 @@ MemoryReport make_memory_report(const MemoryPlan& plan, const std::vector<std::s
     for (std::size_t v = 0; v < plan.values.size(); ++v) {
       const ValuePlan& p = plan.values[v];
       const bool arena = p.kind == ValueKind::Allocate || p.kind == ValueKind::InPlace || p.kind == ValueKind::Output;
-      if (!arena || p.first_step < 0 || s < p.first_step || s > p.last_step) continue;
+      if (!arena || p.size == 0 || p.first_step < 0 || s < p.first_step || s > p.last_step) continue;
       MemoryReport::LiveValue lv{name_of(names, static_cast<int>(v)), p.size, p.offset, p.kind, {}};
       if (p.kind == ValueKind::InPlace && p.first_step == s) lv.in_place_of = name_of(names, p.donor);
       r.peak_values.push_back(std::move(lv));
