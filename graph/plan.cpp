@@ -230,6 +230,7 @@ bool emit_blocked_op(const Graph& g, const Uses& uses, const Node& n, int ni, co
 ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Options& options,
                          const PlanLimits& limits) {
   ExecutionPlan plan;
+  plan.steps.reserve(g.nodes.size() + g.inputs.size() + g.outputs.size());  // a step a node at most, and reorders
   jit::HostInfo host = probed;
   if (options.isa == "avx2") host = jit::restrict_isa(host, jit::Isa::avx2);
   const bool jit_on = options.isa != "reference" && jit::host_has(host, jit::Isa::avx2);

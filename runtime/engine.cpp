@@ -57,6 +57,7 @@ void plan_steps(ModelImpl& m, const graph::PlanLimits& limits) {
   m.alias_candidates.clear();
   for (const auto& a : plan.aliases)
     m.alias_candidates.push_back({a.value, a.parent, static_cast<std::size_t>(a.offset_bytes)});
+  m.steps.reserve(plan.steps.size());
   for (graph::PlannedStep& p : plan.steps) {
     runtime::Step s;
     s.nodes = std::move(p.nodes);
