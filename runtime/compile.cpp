@@ -113,10 +113,6 @@ void compile_pointwise(const graph::Graph& g, Step& s, const jit::PointwisePlan&
   auto weights = std::make_shared<jit::PointwiseWeights>(
       jit::pack_pointwise_weights(plan, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2])));
   s.packed_bytes = (weights->weights.size() + weights->bias.size()) * sizeof(float);
-  auto kernel = jit::get_pointwise_kernel(plan, serves(g, s));
-  s.kernel = kernel->name();
-  s.code = kernel->code();
-  s.code_size = kernel->code_size();
   struct Part {
     std::shared_ptr<const jit::PointwiseKernel> kernel;
     int64_t src = 0, dst = 0;  // float offsets in the image
@@ -132,6 +128,10 @@ void compile_pointwise(const graph::Graph& g, Step& s, const jit::PointwisePlan&
   // A small plane (SE, 7x7 heads) does not split into pixels: split output-channel tiles.
   const bool by_tiles = threads > 1 && parts.size() <= 1 && plan.tiles() > 1;
   if (parts.size() <= 1) parts = {{jit::get_pointwise_kernel(one, serves(g, s)), 0, 0}};
+  // The kernels that run are the parts' (one image each): the first names the step.
+  s.kernel = parts[0].kernel->name();
+  s.code = parts[0].kernel->code();
+  s.code_size = parts[0].kernel->code_size();
   if (parts.size() > 1) s.split = (plan.shape.stride == 1 ? "pixels/" : "rows/") + std::to_string(parts.size());
   if (by_tiles) s.split = "tiles/" + std::to_string(std::min<int64_t>(plan.tiles(), threads));
   const int64_t batch = plan.shape.batch, shift = s.src_shift * plan.block;
