@@ -15,7 +15,7 @@ namespace nnjit::runtime {
 // A compile worker started with the load: it sleeps while the load parses, optimises and
 // plans, then compile_steps hands it its share. On a VM a thread started on a CPU that
 // has gone idle can wait milliseconds to run; started early, it is there when compile
-// wants it (darts_net's cold load 13.4 -> 12.3 ms). Work must not fault memory in
+// wants it (darts_net's cold load 13.0 -> 11.0 ms). Work must not fault memory in
 // beside the load's own thread, nor spin: on this VM either slows that thread more than
 // it gains (faulting the packing arena in ahead: parse 2 ms longer).
 //

@@ -220,7 +220,8 @@ PointwisePlan pointwise_pixels(const PointwisePlan& whole, int64_t pixels, int64
 
 bool pointwise_in_place(const PointwisePlan& p) {
   const PointwiseShape& s = p.shape;
-  return s.batch == 1 && s.stride == 1 && s.src_plane_pixels() == s.dst_plane_pixels() && p.out_blocks <= p.in_blocks && p.tiles() == 1 && p.chunk_channels >= p.out_blocks * p.block;
+  return s.batch == 1 && s.stride == 1 && s.src_plane_pixels() == s.dst_plane_pixels() &&
+         p.out_blocks <= p.in_blocks && p.tiles() == 1 && p.chunk_channels >= p.out_blocks * p.block;
 }
 
 std::vector<PointwiseSlice> slice_pointwise(const PointwisePlan& whole, int parts, int64_t min_pixels) {

@@ -139,8 +139,8 @@ std::vector<PointwiseSlice> slice_pointwise(const PointwisePlan& whole, int part
 // output-channel tile whose first input-channel chunk covers the K channels' blocks.
 // Each pixel tile then reads every block it will overwrite (the first chunk's) before it
 // stores, and no later read touches them: later chunks read blocks past K, other pixel
-// tiles (and pixel slices, for threads) other pixels. A residual obeys the contract
-// above (it overlaps dst only as dst itself, before the activation).
+// tiles (and pixel slices, for threads) other pixels. A residual must then lie apart
+// from dst (partial sums of several chunks pass through dst before it is read).
 bool pointwise_in_place(const PointwisePlan& plan);
 
 struct PointwiseWeights {
