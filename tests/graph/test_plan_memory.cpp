@@ -92,7 +92,8 @@ Net ir_chain_net() {
 
 // DARTS's separable conv halves: depthwise (5x5; 3x3 dilated by 2) -> project, both
 // reading s (so neither block may write over its input), the second adding the first's
-// output; `h` rows of 13 pixels.
+// output; then a strided one (3x3, stride 2) over that graph output. `h` rows of 13
+// pixels.
 Net sep_conv_net(int64_t h) {
   Net n;
   n.input("X", {1, 8, h, 13});
@@ -103,7 +104,10 @@ Net sep_conv_net(int64_t h) {
   attr_ints(n.conv("s", "d2", 16, 16, 3, 16, 2), "dilations", {2, 2});
   n.conv("d2", "p2", 16, 16, 1);
   n.op("Add", {"p2", "a"}, "Y");
+  n.conv("Y", "d3", 16, 16, 3, 16, 1, 2);
+  n.conv("d3", "Z", 16, 16, 1);
   n.output("Y");
+  n.output("Z");
   return n;
 }
 
@@ -295,7 +299,7 @@ TEST_SUITE("graph") {
       const std::string bytes = sep_conv_net(h).bytes();
       const std::vector<NamedTensor> inputs = {{"X", testing::random_tensor({1, 8, h, 13}, 5)}};
       auto reference = engine.load_bytes(bytes.data(), bytes.size(), "sep_conv_net.onnx", "", isa_options("reference"));
-      const Tensor want = reference->session().run(inputs).at(0).tensor;
+      const std::vector<NamedTensor> want = reference->session().run(inputs);
       for (const std::string isa : {"auto", "avx2"}) {
         if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return;
         for (int threads : {1, 2, 3}) {
@@ -304,16 +308,19 @@ TEST_SUITE("graph") {
           Options o = isa_options(isa);
           o.threads = threads;
           auto model = engine.load_bytes(bytes.data(), bytes.size(), "sep_conv_net.onnx", "", o);
-          // Both blocks run without a depthwise buffer: the arena holds s, the blocks'
-          // outputs and Y's plain twin, no more.
+          // Every block runs without a depthwise buffer: the arena holds s, the first two
+          // blocks' outputs, or Y and Z and their plain twins, no more.
           int blocks = 0;
           for (const StepInfo& st : model->steps())
             blocks += st.reason.rfind("no depthwise buffer", 0) == 0;
-          CHECK_MESSAGE(blocks == 2, model->plan_report());
+          CHECK_MESSAGE(blocks == 3, model->plan_report());
           const std::size_t value = 16 * static_cast<std::size_t>(h) * 13 * 4;
           CHECK_MESSAGE(model->arena_bytes() <= 3 * value, model->memory_report() << model->plan_report());
           Session session = model->session();
-          for (int run = 0; run < 2; ++run) CHECK(testing::max_abs_diff(session.run(inputs).at(0).tensor, want) <= 1e-4);
+          for (int run = 0; run < 2; ++run) {
+            const std::vector<NamedTensor> got = session.run(inputs);
+            for (std::size_t i = 0; i < want.size(); ++i) CHECK(testing::max_abs_diff(got.at(i).tensor, want[i].tensor) <= 1e-4);
+          }
         }
       }
     }
