@@ -1,6 +1,7 @@
 // Engine, Model and Session: the phases load -> optimize -> plan -> compile, then run.
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -202,9 +203,14 @@ int load_threads(const Options& o, const jit::HostInfo& host) {
   return o.load_threads > 0 ? o.load_threads : jit::usable_threads(host);
 }
 
-std::shared_ptr<const Model> build_model(graph::Graph g, const jit::HostInfo& host, const Options& options,
-                                         std::shared_ptr<runtime::ThreadPool> pool, Clock::time_point t0,
-                                         runtime::EarlyWorker& early) {
+// A model from what `parse` reads. The second compile worker starts before it
+// (runtime::EarlyWorker), its need judged on the probed host: a host override that leaves
+// one thread ends it unused at compile.
+std::shared_ptr<const Model> build_model(const std::function<graph::Graph()>& parse, const jit::HostInfo& host,
+                                         const Options& options, std::shared_ptr<runtime::ThreadPool> pool,
+                                         Clock::time_point t0) {
+  runtime::EarlyWorker early(load_threads(options, host) > 1);
+  graph::Graph g = parse();
   auto m = std::make_unique<ModelImpl>();
   m->options = options;
   m->pool = std::move(pool);
@@ -535,18 +541,16 @@ Engine::~Engine() = default;
 std::shared_ptr<const Model> Engine::load(const std::string& path, const Options& options) const {
   check_options(options);
   const auto t0 = Clock::now();
-  runtime::EarlyWorker early(load_threads(options, runtime::apply_overrides(impl_->host, options.host)) > 1);
-  graph::Graph g = loaders::load_onnx_file(path);
-  return build_model(std::move(g), impl_->host, options, impl_->pool(options.threads), t0, early);
+  return build_model([&] { return loaders::load_onnx_file(path); }, impl_->host, options,
+                     impl_->pool(options.threads), t0);
 }
 
 std::shared_ptr<const Model> Engine::load_bytes(const void* data, std::size_t size, const std::string& name,
                                                 const std::string& base_dir, const Options& options) const {
   check_options(options);
   const auto t0 = Clock::now();
-  runtime::EarlyWorker early(load_threads(options, runtime::apply_overrides(impl_->host, options.host)) > 1);
-  graph::Graph g = loaders::load_onnx(data, size, name, base_dir);
-  return build_model(std::move(g), impl_->host, options, impl_->pool(options.threads), t0, early);
+  return build_model([&] { return loaders::load_onnx(data, size, name, base_dir); }, impl_->host, options,
+                     impl_->pool(options.threads), t0);
 }
 
 std::vector<HostFigure> Engine::host_figures() const { return runtime::host_figures(impl_->host); }
