@@ -93,6 +93,18 @@ int plan_block(const KernelPlan& plan) {
       plan);
 }
 
+// Node `ni` (a Conv or a Gemm) as a group of its own: its input, weights, bias and output.
+ConvGroup single_node_group(const Node& n, int ni, int bias, const char* op) {
+  ConvGroup group;
+  group.nodes = {ni};
+  group.src = n.inputs[0];
+  group.weights = n.inputs[1];
+  group.bias = bias;
+  group.op = op;
+  group.out = n.outputs[0];
+  return group;
+}
+
 }  // namespace
 
 bool is_float4d(const Graph& g, int v) {
@@ -196,12 +208,7 @@ std::variant<ConvGroup, std::string> plan_conv_group(const Graph& g, const Uses&
     return std::string(e.what());
   }
 
-  ConvGroup group;
-  group.nodes = {ni};
-  group.src = n.inputs[0];
-  group.weights = n.inputs[1];
-  group.bias = bias;
-  group.op = "Conv";
+  ConvGroup group = single_node_group(n, ni, bias, "Conv");
   int out = n.outputs[0];
   jit::Activation act;
   jit::ResidualMode mode = jit::ResidualMode::none;
@@ -418,13 +425,7 @@ std::variant<ConvGroup, std::string> plan_gemm_group(const Graph& g, const Uses&
       return std::string("bias is not a constant [N] vector");
   }
   if (a[0] > 1 && a[1] % block != 0) return std::string("rows of K not a multiple of the channel block");
-  ConvGroup group;
-  group.nodes = {ni};
-  group.src = n.inputs[0];
-  group.weights = n.inputs[1];
-  group.bias = bias;
-  group.op = "Gemm";
-  group.out = n.outputs[0];
+  ConvGroup group = single_node_group(n, ni, bias, "Gemm");
   jit::Activation act;
   if (auto f = fused_activation(g, uses, group.out)) {
     bool free = true;
