@@ -101,10 +101,18 @@ class FloatsIn {
   }
   FloatsIn operator+(int64_t i) const { return bytes(p_ + i * static_cast<int64_t>(sizeof(float))); }
   friend bool operator==(FloatsIn a, std::nullptr_t) { return a.p_ == nullptr; }
+  // Where float i lies, for loads that take any alignment (_mm_loadu_ps).
+  const void* address(int64_t i) const { return p_ + i * static_cast<int64_t>(sizeof(float)); }
 
  private:
   const unsigned char* p_ = nullptr;
 };
+
+// A packer's transpose: to[c * ld + j] = from[j * stride + c] for j < rows, c < cols —
+// `rows` source rows (each read in order) become `cols` lines of `rows` floats. In 4x4
+// SSE blocks, a pass of kRun columns at a time (its lines stay in L1 while every row
+// writes them): packing weights is most of what a load computes.
+void transpose_floats(FloatsIn from, int64_t stride, int64_t rows, int64_t cols, float* to, int64_t ld);
 
 // A zero-filled float array aligned to a cache line, for blocked tensors and packed
 // weights (the kernels' full-vector loads are then aligned). Packers make theirs with

@@ -2,9 +2,9 @@
 // from the shape and the host alone.
 #include <algorithm>
 #include <climits>
-#include <sstream>
 
 #include "jit/dense/dense.hpp"
+#include "jit/key_text.hpp"
 
 namespace nnjit::jit {
 
@@ -28,18 +28,18 @@ int max_pixels(Isa isa, int kb, int act_temps) {
 }  // namespace
 
 std::string DenseShape::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "n" << batch << "_c" << in_channels << "_k" << out_channels << "_" << height << "x" << width << "_k" << kernel
     << "_s" << stride << "_d" << dilation << "_p" << pad_top << "," << pad_left << "," << pad_bottom << ","
     << pad_right << (has_bias ? "_bias" : "") << "_act:" << activation.key()
     << "_res:" << residual_mode_name(residual) << (src_nchw ? "_nchw" : "");
   if (src_plane || dst_plane) s << "_planes" << src_plane << "," << dst_plane;
-  return s.str();
+  return std::move(s).str();
 }
 
 std::string DensePlan::name() const {
   // Fusions read in the order they apply: res_relu = relu(conv + residual).
-  std::ostringstream n;
+  KeyText n;
   n << "f32_dense_k" << shape.kernel;
   if (shape.src_nchw) n << "_nchw";
   if (shape.dilation > 1) n << "_d" << shape.dilation;
@@ -48,16 +48,16 @@ std::string DensePlan::name() const {
   if (shape.activation.kind != ActivationKind::none) n << "_" << shape.activation.name();
   if (shape.residual == ResidualMode::after_activation) n << "_res";
   n << "_" << main.oc_blocks * block << "x" << main.pixels << "__" << to_string(isa);
-  return n.str();
+  return std::move(n).str();
 }
 
 std::string DensePlan::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "dense/" << shape.key() << "/" << to_string(isa) << "/b" << block << "/t" << main.oc_blocks << "x"
     << main.pixels << "," << tail.oc_blocks << "x" << tail.pixels << "/m" << main_tiles << "/r" << main_row.row_tiles
     << "," << main_row.loop_begin << "+" << main_row.loop_tiles << "/r" << tail_row.row_tiles << ","
     << tail_row.loop_begin << "+" << tail_row.loop_tiles;
-  return s.str();
+  return std::move(s).str();
 }
 
 std::variant<DensePlan, std::string> plan_dense(const DenseShape& shape, const HostInfo& host) {

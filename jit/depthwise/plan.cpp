@@ -2,9 +2,9 @@
 // made from the shape and the host alone.
 #include <algorithm>
 #include <climits>
-#include <sstream>
 
 #include "jit/depthwise/depthwise.hpp"
+#include "jit/key_text.hpp"
 
 namespace nnjit::jit {
 
@@ -18,17 +18,17 @@ constexpr int64_t kMaxOutRows = int64_t{1} << 16;
 }  // namespace
 
 std::string DepthwiseShape::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "n" << batch << "_c" << channels << "_" << height << "x" << width << "_k" << kernel << "_s" << stride << "_d"
     << dilation << "_p" << pad_top << "," << pad_left << "," << pad_bottom << "," << pad_right
     << (has_bias ? "_bias" : "") << "_act:" << activation.key() << "_res:" << residual_mode_name(residual);
   if (src_plane || dst_plane) s << "_planes" << src_plane << "," << dst_plane;
-  return s.str();
+  return std::move(s).str();
 }
 
 std::string DepthwisePlan::name() const {
   // Fusions read in the order they apply: res_relu = relu(conv + residual).
-  std::ostringstream n;
+  KeyText n;
   n << "f32_" << (shape.dilation > 1 ? "dilated" : "depthwise") << "_k" << shape.kernel;
   if (shape.dilation > 1) n << "_d" << shape.dilation;
   if (shape.stride != 1) n << "_s" << shape.stride;
@@ -36,14 +36,14 @@ std::string DepthwisePlan::name() const {
   if (shape.activation.kind != ActivationKind::none) n << "_" << shape.activation.name();
   if (shape.residual == ResidualMode::after_activation) n << "_res";
   n << "_" << block << "x" << pixels << "__" << to_string(isa);
-  return n.str();
+  return std::move(n).str();
 }
 
 std::string DepthwisePlan::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "depthwise/" << shape.key() << "/" << to_string(isa) << "/b" << block << "x" << blocks << "/p" << pixels
     << "/t" << row_tiles << "/l" << loop_begin << "+" << loop_tiles;
-  return s.str();
+  return std::move(s).str();
 }
 
 std::variant<DepthwisePlan, std::string> plan_depthwise(const DepthwiseShape& shape, const HostInfo& host) {

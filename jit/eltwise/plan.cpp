@@ -1,9 +1,9 @@
 // plan_eltwise: the ISA and unroll the eltwise emitter follows, from the shape and the
 // host alone.
 #include <algorithm>
-#include <sstream>
 
 #include "jit/eltwise/eltwise.hpp"
+#include "jit/key_text.hpp"
 
 namespace nnjit::jit {
 
@@ -25,9 +25,9 @@ const char* eltwise_op_name(EltwiseOp op) {
 }
 
 std::string EltwiseShape::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "n" << batch << "_c" << channels << "_p" << plane << "_" << eltwise_op_name(op) << "_act:" << activation.key();
-  return s.str();
+  return std::move(s).str();
 }
 
 int64_t EltwisePlan::b_image_floats() const {
@@ -37,19 +37,19 @@ int64_t EltwisePlan::b_image_floats() const {
 }
 
 std::string EltwisePlan::name() const {
-  std::ostringstream n;
+  KeyText n;
   n << "f32_eltwise";
   if (shape.op != EltwiseOp::unary) n << "_" << eltwise_op_name(shape.op);
   if (shape.activation.kind != ActivationKind::none) n << "_" << shape.activation.name();
   else if (shape.op == EltwiseOp::unary) n << "_copy";
   n << "__" << to_string(isa);
-  return n.str();
+  return std::move(n).str();
 }
 
 std::string EltwisePlan::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "eltwise/" << shape.key() << "/" << to_string(isa) << "/b" << block << "x" << blocks << "/u" << unroll;
-  return s.str();
+  return std::move(s).str();
 }
 
 std::variant<EltwisePlan, std::string> plan_eltwise(const EltwiseShape& shape, const HostInfo& host) {

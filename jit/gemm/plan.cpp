@@ -4,10 +4,10 @@
 #include <climits>
 #include <cstring>
 #include <limits>
-#include <sstream>
 #include <stdexcept>
 
 #include "jit/gemm/gemm.hpp"
+#include "jit/key_text.hpp"
 
 namespace nnjit::jit {
 
@@ -92,25 +92,25 @@ bool fits_int32(double v) { return v < static_cast<double>(INT_MAX); }
 }  // namespace
 
 std::string GemmShape::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "m" << m << "_k" << k << "_n" << n << (has_bias ? "_bias" : "") << "_act:" << activation.key();
-  return s.str();
+  return std::move(s).str();
 }
 
 std::string GemmPlan::name() const {
-  std::ostringstream n;
+  KeyText n;
   n << "f32_gemm";
   if (shape.activation.kind != ActivationKind::none) n << "_" << shape.activation.name();
   n << "_" << main.n_blocks * block << "x" << main.rows << "__" << to_string(isa);
-  return n.str();
+  return std::move(n).str();
 }
 
 std::string GemmPlan::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "gemm/" << shape.key() << "/" << to_string(isa) << "/b" << block << "/t" << main.n_blocks << "x" << main.rows
     << "," << tail.n_blocks << "x" << tail.rows << "/p" << main_panels << "/u" << k_unroll << "/kc" << chunk_k << "x"
     << chunks << "/mc" << row_block;
-  return s.str();
+  return std::move(s).str();
 }
 
 std::variant<GemmPlan, std::string> plan_gemm(const GemmShape& shape, const HostInfo& host) {

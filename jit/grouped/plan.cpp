@@ -2,9 +2,9 @@
 // tiles — made from the shape and the host alone; and the weight packing that matches it.
 #include <algorithm>
 #include <climits>
-#include <sstream>
 
 #include "jit/grouped/grouped.hpp"
+#include "jit/key_text.hpp"
 
 namespace nnjit::jit {
 
@@ -26,12 +26,12 @@ std::pair<int64_t, int64_t> window_channels(const GroupedShape& s, int64_t block
 }  // namespace
 
 std::string GroupedShape::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "n" << batch << "_c" << in_channels << "_k" << out_channels << "_g" << groups << "_" << height << "x" << width
     << "_f" << kernel << "_s" << stride << "_p" << pad_top << "," << pad_left << "," << pad_bottom << "," << pad_right
     << (has_bias ? "_bias" : "") << "_act:" << activation.key() << "_res:" << residual_mode_name(residual);
   if (src_plane || dst_plane) s << "_planes" << src_plane << "," << dst_plane;
-  return s.str();
+  return std::move(s).str();
 }
 
 int64_t GroupedPlan::window_start(int64_t ob) const {
@@ -41,22 +41,22 @@ int64_t GroupedPlan::window_start(int64_t ob) const {
 
 std::string GroupedPlan::name() const {
   // Fusions read in the order they apply: res_relu = relu(conv + residual).
-  std::ostringstream n;
+  KeyText n;
   n << "f32_grouped_k" << shape.kernel;
   if (shape.stride != 1) n << "_s" << shape.stride;
   if (shape.residual == ResidualMode::before_activation) n << "_res";
   if (shape.activation.kind != ActivationKind::none) n << "_" << shape.activation.name();
   if (shape.residual == ResidualMode::after_activation) n << "_res";
   n << "_" << block << "x" << pixels << "__" << to_string(isa);
-  return n.str();
+  return std::move(n).str();
 }
 
 std::string GroupedPlan::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "grouped/" << shape.key() << "/" << to_string(isa) << "/b" << block << "/i" << in_blocks << "/o" << out_blocks
     << "/w" << window_blocks << "/l" << lane_step << "/r" << rotate << "/p" << pixels << "/t" << row_tiles << "/l"
     << loop_begin << "+" << loop_tiles;
-  return s.str();
+  return std::move(s).str();
 }
 
 std::variant<GroupedPlan, std::string> plan_grouped(const GroupedShape& shape, const HostInfo& host) {

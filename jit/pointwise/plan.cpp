@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <climits>
 #include <limits>
-#include <sstream>
 
 #include "jit/pointwise/pointwise.hpp"
+#include "jit/key_text.hpp"
 
 namespace nnjit::jit {
 
@@ -86,31 +86,31 @@ bool fits_int32(double v) { return v < static_cast<double>(INT_MAX); }
 }  // namespace
 
 std::string PointwiseShape::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "n" << batch << "_c" << in_channels << "_k" << out_channels << "_" << height << "x" << width << "_s" << stride
     << (has_bias ? "_bias" : "") << "_act:" << activation.key() << "_res:" << residual_mode_name(residual);
   if (src_plane || dst_plane) s << "_planes" << src_plane << "," << dst_plane;
-  return s.str();
+  return std::move(s).str();
 }
 
 std::string PointwisePlan::name() const {
   // Fusions read in the order they apply: res_relu = relu(conv + residual).
-  std::ostringstream n;
+  KeyText n;
   n << "f32_pointwise";
   if (shape.stride != 1) n << "_s" << shape.stride;
   if (shape.residual == ResidualMode::before_activation) n << "_res";
   if (shape.activation.kind != ActivationKind::none) n << "_" << shape.activation.name();
   if (shape.residual == ResidualMode::after_activation) n << "_res";
   n << "_" << main.oc_blocks * block << "x" << main.pixels << "__" << to_string(isa);
-  return n.str();
+  return std::move(n).str();
 }
 
 std::string PointwisePlan::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "pointwise/" << shape.key() << "/" << to_string(isa) << "/b" << block << "/t" << main.oc_blocks << "x"
     << main.pixels << "," << tail.oc_blocks << "x" << tail.pixels << "/m" << main_tiles << "/kc" << chunk_channels
     << "x" << chunks << "/r" << rows << "x" << row_pixels << (half_last_block ? "/half" : "");
-  return s.str();
+  return std::move(s).str();
 }
 
 std::variant<PointwisePlan, std::string> plan_pointwise(const PointwiseShape& shape, const HostInfo& host) {
@@ -263,15 +263,11 @@ PointwiseWeights pack_pointwise_weights(const PointwisePlan& plan, FloatsIn weig
     const int kb = t < plan.main_tiles ? plan.main.oc_blocks : plan.tail.oc_blocks;
     const int64_t first_oc = t * plan.main.oc_blocks * B;
     float* dst = w.weights.data() + first_oc * C;
-    // Block by block of B output channels: each step reads one float of B source rows
-    // (B sequential streams) and writes one whole B-float line (the buffer is zero
+    // Block by block of B output channels, B source rows to C lines (the buffer is zero
     // already: output channels past K are skipped).
     for (int64_t jb = 0; jb < kb && first_oc + jb * B < K; ++jb) {
-      const int64_t oc0 = first_oc + jb * B, rows = std::min(B, K - oc0);
-      const FloatsIn from = weights + oc0 * C;
-      float* to = dst + jb * B;
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t j = 0; j < rows; ++j) to[c * kb * B + j] = from[j * C + c];
+      const int64_t oc0 = first_oc + jb * B;
+      transpose_floats(weights + oc0 * C, C, std::min(B, K - oc0), C, dst + jb * B, kb * B);
     }
   }
   if (bias != nullptr)

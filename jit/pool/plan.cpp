@@ -2,9 +2,9 @@
 // from the shape and the host alone.
 #include <algorithm>
 #include <climits>
-#include <sstream>
 
 #include "jit/pool/pool.hpp"
+#include "jit/key_text.hpp"
 
 namespace nnjit::jit {
 
@@ -38,7 +38,7 @@ int64_t pool_out_size(int64_t in, int kernel, int stride, int64_t pad_begin, int
 }
 
 std::string PoolShape::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "n" << batch << "_c" << channels << "_" << height << "x" << width << "_" << pool_kind_name(kind);
   if (!is_global(kind)) {
     s << "_k" << kernel_h << "x" << kernel_w << "_s" << stride_h << "x" << stride_w << "_p" << pad_top << ","
@@ -46,15 +46,15 @@ std::string PoolShape::key() const {
     if (kind == PoolKind::avg) s << (count_include_pad ? "_incpad" : "_expad");
   }
   if (src_plane || dst_plane) s << "_planes" << src_plane << "," << dst_plane;
-  return s.str();
+  return std::move(s).str();
 }
 
 std::string PoolPlan::name() const {
-  std::ostringstream n;
+  KeyText n;
   if (is_global(shape.kind)) {
     n << "f32_global_" << (shape.kind == PoolKind::global_avg ? "avgpool" : "maxpool") << "_" << block << "__"
       << to_string(isa);
-    return n.str();
+    return std::move(n).str();
   }
   n << "f32_" << (shape.kind == PoolKind::avg ? "avgpool" : "maxpool") << "_k" << shape.kernel_h;
   if (shape.kernel_w != shape.kernel_h) n << "x" << shape.kernel_w;
@@ -63,14 +63,14 @@ std::string PoolPlan::name() const {
     if (shape.stride_w != shape.stride_h) n << "x" << shape.stride_w;
   }
   n << "_" << block << "x" << pixels << "__" << to_string(isa);
-  return n.str();
+  return std::move(n).str();
 }
 
 std::string PoolPlan::key() const {
-  std::ostringstream s;
+  KeyText s;
   s << "pool/" << shape.key() << "/" << to_string(isa) << "/b" << block << "x" << blocks << "/p" << pixels << "/t"
     << row_tiles << "/l" << loop_begin << "+" << loop_tiles;
-  return s.str();
+  return std::move(s).str();
 }
 
 std::variant<PoolPlan, std::string> plan_pool(const PoolShape& shape, const HostInfo& host) {
