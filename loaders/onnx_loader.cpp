@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -119,11 +120,23 @@ class Builder {
   }
 
  private:
-  // Adds a value whose name must be new; `what` names it for the error.
-  int add_named(graph::Value v, const std::string& what, std::string origin) {
+  // Where a value came from, for the error naming a second value of its name.
+  enum class Origin : unsigned char { initializer, graph_input, node_output };
+  std::string origin_text(std::size_t value) const {
+    switch (origin_[value]) {
+      case Origin::initializer: return "an initializer";
+      case Origin::graph_input: return "a graph input";
+      default: return "the output of node " + quote(g_.nodes[static_cast<std::size_t>(g_.values[value].producer)].name);
+    }
+  }
+
+  // Adds a value whose name must be new; what() names it for the error (built only then:
+  // a load adds thousands of values).
+  template <class What>
+  int add_named(graph::Value v, What&& what, Origin origin) {
     auto [it, fresh] = by_name_.emplace(v.name, static_cast<int>(g_.values.size()));
-    if (!fresh) throw_invalid(what + " is already " + origin_[static_cast<std::size_t>(it->second)]);
-    origin_.push_back(std::move(origin));
+    if (!fresh) throw_invalid(what() + " is already " + origin_text(static_cast<std::size_t>(it->second)));
+    origin_.push_back(origin);
     return g_.add_value(std::move(v));
   }
 
@@ -144,10 +157,11 @@ class Builder {
         v.shape = v.constant.shape();
         v.shape_known = true;
       }
-      add_named(std::move(v), what, "an initializer");
+      add_named(std::move(v), [&] { return what; }, Origin::initializer);
       // The decoded tensor is all we keep: free the protobuf's copy now so that the
-      // weights are not held twice at the peak.
-      onnx::TensorProto().Swap(&p);
+      // weights are not held twice at the peak. (On the arena, whose large raw_data was
+      // lifted out, there is nothing large to free, and a swap would copy.)
+      if (p.GetArena() == nullptr) onnx::TensorProto().Swap(&p);
     }
     for (int i = 0; i < gp.sparse_initializer_size(); ++i) {
       const std::string& name = gp.sparse_initializer(i).values().name();
@@ -156,7 +170,7 @@ class Builder {
       g_.unsupported.push_back(what + ": sparse initializers are not supported");
       graph::Value v;
       v.name = name;
-      add_named(std::move(v), what, "an initializer");
+      add_named(std::move(v), [&] { return what; }, Origin::initializer);
     }
   }
 
@@ -173,24 +187,26 @@ class Builder {
       graph::Value v;
       v.name = vi.name();
       collect_unsupported(g_, [&] { set_input_type(v, vi, what); });
-      g_.inputs.push_back(add_named(std::move(v), what, "a graph input"));
+      g_.inputs.push_back(add_named(std::move(v), [&] { return what; }, Origin::graph_input));
     }
   }
 
-  ops::Attribute attribute(const onnx::AttributeProto& a, const std::string& what) {
+  // `node` names the node for errors: "node 'x'".
+  ops::Attribute attribute(const onnx::AttributeProto& a, const std::string& node) {
     using AP = onnx::AttributeProto;
+    const auto what = [&] { return node + " attribute " + quote(a.name()); };
     if (!a.ref_attr_name().empty())
-      throw_invalid(what + " refers to function attribute " + quote(a.ref_attr_name()) + " outside a function");
+      throw_invalid(what() + " refers to function attribute " + quote(a.ref_attr_name()) + " outside a function");
     ops::Attribute out;
     const auto unsupported = [&](const char* kind) {
-      g_.unsupported.push_back(what + " is " + kind + ", which nnjit does not support");
+      g_.unsupported.push_back(what() + " is " + kind + ", which nnjit does not support");
     };
     switch (a.type() != AP::UNDEFINED ? a.type() : guess_type(a)) {
       case AP::FLOAT: out.kind = ops::Attribute::Kind::Float; out.f = a.f(); break;
       case AP::INT: out.kind = ops::Attribute::Kind::Int; out.i = a.i(); break;
       case AP::STRING: out.kind = ops::Attribute::Kind::String; out.s = a.s(); break;
       case AP::TENSOR:
-        if (collect_unsupported(g_, [&] { out.t = decode_tensor(a.t(), what, &files_); }))
+        if (collect_unsupported(g_, [&] { out.t = decode_tensor(a.t(), what(), &files_); }))
           out.kind = ops::Attribute::Kind::Tensor;
         break;
       case AP::FLOATS:
@@ -212,7 +228,7 @@ class Builder {
       case AP::SPARSE_TENSORS: unsupported("a list of sparse tensors"); break;
       case AP::TYPE_PROTO: unsupported("a type"); break;
       case AP::TYPE_PROTOS: unsupported("a list of types"); break;
-      default: throw_invalid(what + " has no type and no value");
+      default: throw_invalid(what() + " has no type and no value");
     }
     return out;
   }
@@ -232,19 +248,21 @@ class Builder {
       for (const auto& a : np.attribute()) {
         if (a.name().empty()) throw_invalid(what + " has an attribute with no name");
         if (node.attrs.has(a.name())) throw_invalid(what + " attribute " + quote(a.name()) + " is given twice");
-        node.attrs.set(a.name(), attribute(a, what + " attribute " + quote(a.name())));
+        node.attrs.set(a.name(), attribute(a, what));
       }
+      // In the graph before its outputs: a second output of the same name names it.
+      g_.nodes.push_back(std::move(node));
       for (const std::string& out : np.output()) {
+        std::vector<int>& outputs = g_.nodes.back().outputs;
         if (out.empty()) {
-          node.outputs.push_back(-1);
+          outputs.push_back(-1);
           continue;
         }
         graph::Value v;
         v.name = out;
         v.producer = i;
-        node.outputs.push_back(add_named(std::move(v), what + " output " + quote(out), "the output of " + what));
+        outputs.push_back(add_named(std::move(v), [&] { return what + " output " + quote(out); }, Origin::node_output));
       }
-      g_.nodes.push_back(std::move(node));
     }
     for (int i = 0; i < gp.node_size(); ++i) {
       graph::Node& node = g_.nodes[static_cast<std::size_t>(i)];
@@ -280,7 +298,7 @@ class Builder {
   ExternalFiles& files_;
   const std::vector<LiftedRaw>& lifted_;
   std::unordered_map<std::string, int> by_name_;
-  std::vector<std::string> origin_;  // per value: "an initializer", "the output of node 'x'", ...
+  std::vector<Origin> origin_;  // per value
 };
 
 // Where each lifted raw_data lives from here on. With an `owner` that keeps the bytes
@@ -328,32 +346,46 @@ graph::Graph load_onnx(const void* data, std::size_t size, const std::string& na
   constexpr std::size_t kLiftBytes = 4096;
   const auto* bytes = static_cast<const std::uint8_t*>(data);
   std::optional<LiftedModel> lifted = lift_initializer_data(bytes, size, kLiftBytes);
-  onnx::ModelProto model;
-  auto parse = [&](const void* from, std::size_t n) {
+  auto parse = [&](onnx::ModelProto& model, const void* from, std::size_t n) {
     if (n > static_cast<std::size_t>(INT_MAX))
       not_a_model(name, std::to_string(size) +
                             " bytes; protobuf cannot parse a model over 2 GiB: save its weights as external data");
     if (!model.ParseFromArray(from, static_cast<int>(n)))
       not_a_model(name, "protobuf parsing failed: the file is truncated or not ONNX");
   };
+  // The rest of a lifted model (nodes, names, attributes: thousands of small messages) is
+  // parsed onto an arena: no malloc per message, and no destructor walk after the build.
+  // A model parsed whole keeps its weights in its messages, on the heap, so that the
+  // build frees each one as it takes it (Builder::add_initializers).
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.start_block_size = std::size_t{64} << 10;
+  arena_options.max_block_size = std::size_t{1} << 20;
+  google::protobuf::Arena arena(arena_options);
+  std::unique_ptr<onnx::ModelProto> whole;
+  onnx::ModelProto* model = nullptr;
   std::vector<LiftedRaw> raw;
-  if (lifted) parse(lifted->rest.data(), lifted->rest.size());
-  if (lifted && model.has_graph() && lifted->spans.size() == static_cast<std::size_t>(model.graph().initializer_size())) {
+  if (lifted) {
+    model = google::protobuf::Arena::CreateMessage<onnx::ModelProto>(&arena);
+    parse(*model, lifted->rest.data(), lifted->rest.size());
+  }
+  if (lifted && model->has_graph() &&
+      lifted->spans.size() == static_cast<std::size_t>(model->graph().initializer_size())) {
     raw = place_lifted(bytes, *lifted, owner);
   } else {
-    model.Clear();
-    parse(data, size);
+    whole = std::make_unique<onnx::ModelProto>();
+    model = whole.get();
+    parse(*model, data, size);
   }
   lifted.reset();
-  if (!model.has_graph()) not_a_model(name, "it holds no graph");
+  if (!model->has_graph()) not_a_model(name, "it holds no graph");
 
   graph::Graph g;
   g.source = name;
   if (owner) g.file_bytes = {bytes, size};
   try {
-    g.opset = default_opset(model);
+    g.opset = default_opset(*model);
     ExternalFiles files{base_dir, {}};
-    Builder(g, files, raw).build(*model.mutable_graph());
+    Builder(g, files, raw).build(*model->mutable_graph());
   } catch (const Error& e) {
     throw Error(e.code(), name + ": " + e.what());
   }

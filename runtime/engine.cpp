@@ -22,7 +22,6 @@ namespace {
 
 using runtime::memory_order;
 using runtime::plan_model_memory;
-using runtime::plan_unfused_bound;
 using runtime::put_blocks_in_place;
 using runtime::reorder_steps;
 using runtime::stored_numel;
@@ -323,7 +322,6 @@ std::shared_ptr<const Model> build_model(const std::function<graph::Graph()>& pa
         plan_model_memory(*m, false);
       }))
     in_place_blocks = std::move(able);
-  plan_unfused_bound(*m);
   if (const std::size_t limit = m->options.max_arena_bytes; limit && m->memory.arena_bytes > limit) {
     // Smaller tiles shrink the fused blocks' buffers; if that is not enough, say what is.
     limits.smallest_tiles = true;
@@ -358,6 +356,11 @@ const std::vector<StepInfo>& ModelImpl::step_infos() const {
   return described_steps;
 }
 
+std::size_t ModelImpl::unfused_bound() const {
+  std::call_once(unfused_once, [this] { unfused_bound_bytes = runtime::unfused_live_bound(*this); });
+  return unfused_bound_bytes;
+}
+
 // ---------------------------------------------------------------------------- Model
 
 Model::Model(std::unique_ptr<ModelImpl> impl) : impl_(std::move(impl)) {}
@@ -381,8 +384,8 @@ std::string Model::memory_report() const {
   for (const runtime::Step& s : m.steps) r.weights_bytes_packed += s.packed_bytes;
   std::string text = r.to_text();
   text += "live-set bound of the graph as loaded (one step per node, plain layout): " +
-          std::to_string(m.unfused_live_bound) + " bytes; arena / that bound " +
-          std::to_string(static_cast<double>(m.memory.arena_bytes) / static_cast<double>(std::max<std::size_t>(m.unfused_live_bound, 1))).substr(0, 5) +
+          std::to_string(m.unfused_bound()) + " bytes; arena / that bound " +
+          std::to_string(static_cast<double>(m.memory.arena_bytes) / static_cast<double>(std::max<std::size_t>(m.unfused_bound(), 1))).substr(0, 5) +
           "\n";
   return text;
 }

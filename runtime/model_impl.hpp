@@ -59,13 +59,16 @@ struct ModelImpl {
   std::shared_ptr<runtime::ThreadPool> pool;
   std::string loaded_counts, optimize_report;
   std::vector<runtime::Step> steps;
-  std::size_t unfused_live_bound = 0;  // live-set bound with one step per node, plain layout
   std::size_t graph_values = 0;  // values of the optimised graph; the plan's twins come after
   // What Model::steps() shows, one per step: described on first use, not at load (the
   // strings and figures cost a load ~0.4 ms on DARTS' 150 steps and run nothing).
   const std::vector<StepInfo>& step_infos() const;
   mutable std::once_flag described;
   mutable std::vector<StepInfo> described_steps;
+  // The memory report's yardstick (runtime::unfused_live_bound), on first use.
+  std::size_t unfused_bound() const;
+  mutable std::once_flag unfused_once;
+  mutable std::size_t unfused_bound_bytes = 0;
   // Concat inputs that may be written straight into the Concat's output (the plan's
   // candidates), and those the memory plan took: their gather steps do nothing.
   std::vector<runtime::ValueAlias> alias_candidates, aliases;

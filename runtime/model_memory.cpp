@@ -252,18 +252,18 @@ void plan_model_memory(ModelImpl& m, bool search) {
   m.pointwise_in_place = pointwise;
 }
 
-// The yardstick of the memory report: the live-set bound of the graph as loaded, one step
-// per node, every tensor in plain layout.
-void plan_unfused_bound(ModelImpl& m) {
+std::size_t unfused_live_bound(const ModelImpl& m) {
   const graph::Graph& g = m.graph;
-  const std::vector<ValueKind> kinds = value_kinds(g);
+  std::vector<ValueKind> kinds = value_kinds(g);
+  for (std::size_t v = 0; v < m.graph_values; ++v)
+    if (g.values[v].producer < 0 && kinds[v] != ValueKind::Input) kinds[v] = ValueKind::Constant;
   std::vector<std::size_t> plain(g.values.size(), 0);
   for (std::size_t v = 0; v < m.graph_values; ++v)
     if (kinds[v] != ValueKind::Constant && g.values[v].dtype != DType::Undefined && g.values[v].shape_known)
       plain[v] = static_cast<std::size_t>(shape_numel(g.values[v].shape)) * dtype_size(g.values[v].dtype);
   std::vector<StepValues> per_node;
   for (const graph::Node& n : g.nodes) per_node.push_back({n.inputs, n.outputs, {}, 0});
-  m.unfused_live_bound = plan_memory(plain, kinds, per_node).live_bound;
+  return plan_memory(plain, kinds, per_node).live_bound;
 }
 
 }  // namespace nnjit::runtime

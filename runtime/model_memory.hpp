@@ -48,8 +48,9 @@ void put_blocks_in_place(ModelImpl& m, const std::vector<int>& first_nodes);
 // choices made before (one placement, for trying a change to the steps).
 void plan_model_memory(ModelImpl& m, bool search = true);
 
-// m.unfused_live_bound: the live-set bound of the graph as loaded, one step per node,
-// every tensor in plain layout (the memory report's yardstick).
-void plan_unfused_bound(ModelImpl& m);
+// The live-set bound of the graph as loaded, one step per node, every tensor in plain
+// layout (the memory report's yardstick). Also after the load released the packed
+// constants: a value no node produces that is not a graph input is a constant.
+std::size_t unfused_live_bound(const ModelImpl& m);
 
 }  // namespace nnjit::runtime

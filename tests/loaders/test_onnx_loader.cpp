@@ -354,6 +354,15 @@ TEST_CASE("onnx loader: names that do not resolve, or resolve twice") {
   check_error([&] { load(m); }, ErrorCode::InvalidInput, {"node 'neg' output 'W'", "initializer"});
 
   m = small_model();
+  add_node(m.mutable_graph(), "Neg", {"X"}, {"X"}, "neg");
+  check_error([&] { load(m); }, ErrorCode::InvalidInput, {"node 'neg' output 'X'", "is already a graph input"});
+
+  m = small_model();
+  add_node(m.mutable_graph(), "Split", {"X"}, {"P", "P"}, "split");
+  check_error([&] { load(m); }, ErrorCode::InvalidInput,
+              {"node 'split' output 'P'", "is already the output of node 'split'"});
+
+  m = small_model();
   add_tensor_info(m.mutable_graph()->mutable_output(), "nowhere", TensorProto::FLOAT, {});
   check_error([&] { load(m); }, ErrorCode::InvalidInput, {"graph output 'nowhere'"});
 
