@@ -4,6 +4,9 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <system_error>
+#include <thread>
+#include <utility>
 
 #include "graph/passes.hpp"
 #include "loaders/onnx_loader.hpp"
@@ -124,7 +127,9 @@ std::vector<StepInfo> describe_steps(const ModelImpl& m) {
 // Those it keeps are copied out of the model file's mapping, which then goes.
 // (The inputs a step packs: conv {src, w, b, res}: w, b; ir_block {src, 3 x (w, b), res};
 // se_block {x, 2 x (w, b)}; row_stream {src, n x (w, b), res}.) Graph outputs stay.
-void release_packed_constants(ModelImpl& m) {
+// Returns what it took out, for the caller to let go of.
+std::vector<Tensor> release_packed_constants(ModelImpl& m) {
+  std::vector<Tensor> dropped;
   graph::Graph& g = m.graph;
   std::vector<char> needed(g.values.size(), 0);
   for (int v : g.outputs) needed[static_cast<std::size_t>(v)] = 1;
@@ -143,11 +148,12 @@ void release_packed_constants(ModelImpl& m) {
   for (std::size_t v = 0; v < g.values.size(); ++v) {
     Tensor& c = g.values[v].constant;
     if (!c.defined()) continue;
-    if (!needed[v]) c = Tensor();
+    if (!needed[v]) dropped.push_back(std::exchange(c, Tensor()));
     // Nothing left to compute or copy at run time, and the file's mapping can go.
-    else if (!c.aligned() || g.file_bytes.holds(c.unaligned_bytes())) c = c.clone();
+    else if (!c.aligned() || g.file_bytes.holds(c.unaligned_bytes())) dropped.push_back(std::exchange(c, c.clone()));
   }
   g.file_bytes = {};
+  return dropped;
 }
 
 // A plan and its memory plan, to try another and come back.
@@ -340,7 +346,11 @@ std::shared_ptr<const Model> build_model(const std::function<graph::Graph()>& pa
   runtime::write_perf_map_if_asked();  // NNJIT_PERF_MAP=1: perf report names our kernels
   runtime::write_jitdump_if_asked();   // NNJIT_JITDUMP=1: perf inject --jit annotates them
 
-  release_packed_constants(*m);
+  std::vector<Tensor> dropped = release_packed_constants(*m);
+  if (!dropped.empty() && load_threads(options, m->host) > 1) try {
+      m->releasing = std::thread([dropped = std::move(dropped)]() mutable { dropped.clear(); });
+    } catch (const std::system_error&) {  // no thread to be had: they went with the callable
+    }
   for (const graph::Value& v : m->graph.values)
     if (v.constant.defined()) m->weights_bytes += v.constant.nbytes();
   m->weights_stored_bytes = m->weights_bytes;
