@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <map>
@@ -150,6 +151,12 @@ void CodeArena::release(const std::uint8_t* at, std::size_t size) {
   }
 }
 
+uint8_t* EmitAllocator::alloc(size_t size) {
+  return static_cast<uint8_t*>(std::aligned_alloc(kUnit, round_up(std::max<std::size_t>(size, 1), kUnit)));
+}
+
+void EmitAllocator::free(uint8_t* p) { std::free(p); }
+
 JitKernel::JitKernel(std::string name, std::string serves)
     : Xbyak::CodeGenerator(kInitialCodeBytes, Xbyak::AutoGrow, &emit_allocator_),
       name_(std::move(name)),
@@ -160,7 +167,7 @@ JitKernel::JitKernel(std::string name, std::string serves)
 JitKernel::~JitKernel() {
   if (!finalized_) return;
   JitRegistry::instance().remove(code_);
-  CodeArena::instance().release(code_, getSize());
+  CodeArena::instance().release(code_, code_size_);
 }
 
 // rbx, rbp, r12-r15: the registers System V makes the callee preserve.
@@ -184,9 +191,16 @@ void JitKernel::epilogue() {
 void JitKernel::finalize() {
   if (finalized_) throw std::logic_error("JitKernel '" + name_ + "': finalize() called twice");
   ready();  // resolves labels; the emit buffer is not protected (EmitAllocator)
-  code_ = CodeArena::instance().place(getCode(), getSize());
+  code_size_ = getSize();
+  code_ = CodeArena::instance().place(getCode(), code_size_);
   finalized_ = true;
-  JitRegistry::instance().add(JitBlob{name_, serves_, code_, getSize()});
+  // The emit buffer is done with: the next kernel this thread emits reuses its memory
+  // (warm pages) instead of every kernel holding its own for as long as it lives.
+  // (Xbyak's CodeArray: top_ and maxSize_ are protected; its destructor frees top_.)
+  emit_allocator_.free(top_);
+  top_ = nullptr;
+  maxSize_ = 0;
+  JitRegistry::instance().add(JitBlob{name_, serves_, code_, code_size_});
 }
 
 }  // namespace nnjit::jit

@@ -39,9 +39,13 @@
 
 namespace nnjit::jit {
 
-// Where Xbyak emits: heap memory, never made executable (finalize() copies the code out).
+// Where Xbyak emits: heap memory, never made executable (finalize() copies the code out
+// and frees it). Cache-line aligned, as the code arena places kernels, so that align()
+// pads the same there; not page-aligned, as Xbyak's default asks.
 class EmitAllocator : public Xbyak::Allocator {
  public:
+  uint8_t* alloc(size_t size) override;
+  void free(uint8_t* p) override;
   bool useProtect() const override { return false; }
 };
 
@@ -93,7 +97,7 @@ class JitKernel : private detail::EmitAllocatorHolder, protected Xbyak::CodeGene
   const std::string& serves() const { return serves_; }
   // The entry point; null before finalize().
   const void* code() const { return code_; }
-  std::size_t code_size() const { return getSize(); }
+  std::size_t code_size() const { return code_size_; }
   bool finalized() const { return finalized_; }
 
  protected:
@@ -118,6 +122,7 @@ class JitKernel : private detail::EmitAllocatorHolder, protected Xbyak::CodeGene
   std::string serves_;
   std::size_t frame_bytes_ = 0;
   const std::uint8_t* code_ = nullptr;  // in the code arena, from finalize()
+  std::size_t code_size_ = 0;
   bool finalized_ = false;
 };
 
