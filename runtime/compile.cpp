@@ -501,6 +501,7 @@ bool EarlyWorker::run(std::function<void()> work) {
     work_ = std::move(work);
     given_ = true;
   }
+  keep_off_caller_cpu(thread_);
   wake_.notify_one();
   return true;
 }
@@ -561,7 +562,7 @@ void compile_steps(ModelImpl& m, int threads, EarlyWorker* early) {
   if (extra > 0 && early != nullptr && early->run(work)) --extra;
   std::vector<std::thread> helpers;
   helpers.reserve(extra);
-  for (std::size_t t = 0; t < extra; ++t) helpers.emplace_back(work);
+  for (std::size_t t = 0; t < extra; ++t) keep_off_caller_cpu(helpers.emplace_back(work));
   work();
   for (auto& t : helpers) t.join();
   if (early != nullptr) early->join();

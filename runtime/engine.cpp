@@ -349,6 +349,7 @@ std::shared_ptr<const Model> build_model(const std::function<graph::Graph()>& pa
   std::vector<Tensor> dropped = release_packed_constants(*m);
   if (!dropped.empty() && load_threads(options, m->host) > 1) try {
       m->releasing = std::thread([dropped = std::move(dropped)]() mutable { dropped.clear(); });
+      runtime::keep_off_caller_cpu(m->releasing);
     } catch (const std::system_error&) {  // no thread to be had: they went with the callable
     }
   for (const graph::Value& v : m->graph.values)

@@ -3,6 +3,8 @@
 #include "runtime/thread_pool.hpp"
 
 #include <immintrin.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <stdexcept>
 #include <utility>
@@ -71,6 +73,17 @@ void ThreadPool::run(int64_t n, Job job) {
   for (int left; (left = pending_.load(std::memory_order_acquire)) != 0;)
     spin_then_wait(pending_, left, [&] { return pending_.load(std::memory_order_acquire) != left; });
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+void keep_off_caller_cpu(std::thread& helper) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  const int here = sched_getcpu();
+  if (!helper.joinable() || here < 0 || here >= CPU_SETSIZE || sched_getaffinity(0, sizeof allowed, &allowed) != 0 ||
+      !CPU_ISSET(here, &allowed) || CPU_COUNT(&allowed) < 2)
+    return;
+  CPU_CLR(here, &allowed);
+  pthread_setaffinity_np(helper.native_handle(), sizeof allowed, &allowed);
 }
 
 }  // namespace nnjit::runtime

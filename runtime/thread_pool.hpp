@@ -72,4 +72,12 @@ class ThreadPool {
   std::vector<std::thread> workers_;
 };
 
+// Keeps `helper` off the CPU the calling thread runs on, among the CPUs the process may
+// use (nothing changes with one of them, or where the kernel will not say). Woken by
+// the caller, a helper may otherwise land on the caller's own CPU — on a VM, the other
+// vCPU does not look idle while its host runs something else — and preempt the caller
+// for a whole slice: here the load thread's share of compile then started 2.5-4.7 ms
+// late (20 loads in 20 beside a low-priority busy process, 1-4 in 8 on a quiet host).
+void keep_off_caller_cpu(std::thread& helper);
+
 }  // namespace nnjit::runtime

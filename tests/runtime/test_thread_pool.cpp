@@ -1,8 +1,13 @@
 // ThreadPool: every index exactly once in contiguous ordered ranges, exceptions reach the
 // caller, many calls in a row, and callers from several threads take turns. The load's
-// early compile worker runs the work it is given once, on its own thread.
+// early compile worker runs the work it is given once, on its own thread; a helper can be
+// kept off its caller's CPU.
 #include <doctest/doctest.h>
 
+#include <pthread.h>
+#include <sched.h>
+
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <thread>
@@ -82,5 +87,27 @@ TEST_SUITE("runtime") {
     nnjit::runtime::EarlyWorker none(false);
     CHECK_FALSE(none.run([] { FAIL("ran without a thread"); }));
     none.join();
+  }
+
+  TEST_CASE("keep_off_caller_cpu: a helper may run on every CPU of the process but the caller's") {
+    cpu_set_t process;
+    REQUIRE(sched_getaffinity(0, sizeof process, &process) == 0);
+    std::atomic<bool> go{false};
+    std::thread helper([&] {
+      while (!go) std::this_thread::yield();
+    });
+    nnjit::runtime::keep_off_caller_cpu(helper);
+    cpu_set_t mask;
+    REQUIRE(pthread_getaffinity_np(helper.native_handle(), sizeof mask, &mask) == 0);
+    go = true;
+    helper.join();
+    cpu_set_t within;
+    CPU_AND(&within, &mask, &process);
+    CHECK(CPU_EQUAL(&within, &mask));  // within the process's CPUs
+    // One CPU fewer (the caller's then); with one CPU, that one.
+    CHECK(CPU_COUNT(&mask) == std::max(1, CPU_COUNT(&process) - 1));
+    std::thread ended([] {});
+    ended.join();
+    nnjit::runtime::keep_off_caller_cpu(ended);  // not joinable: nothing to do
   }
 }
