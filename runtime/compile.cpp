@@ -488,7 +488,9 @@ EarlyWorker::EarlyWorker(bool start) {
       wake_.wait(lock, [&] { return given_ || done_; });
       work = std::move(work_);
     }
-    if (work) work();
+    if (!work) return;
+    run_anywhere();  // it runs beside the load thread now (run() kept it off that CPU)
+    work();
   });
 }
 
@@ -562,7 +564,7 @@ void compile_steps(ModelImpl& m, int threads, EarlyWorker* early) {
   if (extra > 0 && early != nullptr && early->run(work)) --extra;
   std::vector<std::thread> helpers;
   helpers.reserve(extra);
-  for (std::size_t t = 0; t < extra; ++t) keep_off_caller_cpu(helpers.emplace_back(work));
+  for (std::size_t t = 0; t < extra; ++t) helpers.emplace_back(work);
   work();
   for (auto& t : helpers) t.join();
   if (early != nullptr) early->join();

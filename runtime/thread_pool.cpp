@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include <stdexcept>
 #include <utility>
@@ -84,6 +85,11 @@ void keep_off_caller_cpu(std::thread& helper) {
     return;
   CPU_CLR(here, &allowed);
   pthread_setaffinity_np(helper.native_handle(), sizeof allowed, &allowed);
+}
+
+void run_anywhere() {
+  cpu_set_t allowed;
+  if (sched_getaffinity(getpid(), sizeof allowed, &allowed) == 0) sched_setaffinity(0, sizeof allowed, &allowed);
 }
 
 }  // namespace nnjit::runtime

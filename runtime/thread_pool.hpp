@@ -78,6 +78,10 @@ class ThreadPool {
 // vCPU does not look idle while its host runs something else — and preempt the caller
 // for a whole slice: here the load thread's share of compile then started 2.5-4.7 ms
 // late (20 loads in 20 beside a low-priority busy process, 1-4 in 8 on a quiet host).
+// A helper that runs for long calls run_anywhere() once it runs: pinned, it could not
+// leave when the caller is later moved onto its CPU.
 void keep_off_caller_cpu(std::thread& helper);
+// Lets the calling thread run on every CPU the process's main thread may use.
+void run_anywhere();
 
 }  // namespace nnjit::runtime

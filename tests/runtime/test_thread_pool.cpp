@@ -89,18 +89,23 @@ TEST_SUITE("runtime") {
     none.join();
   }
 
-  TEST_CASE("keep_off_caller_cpu: a helper may run on every CPU of the process but the caller's") {
+  TEST_CASE("keep_off_caller_cpu: a helper may run on every CPU of the process but the caller's, until run_anywhere()") {
     cpu_set_t process;
     REQUIRE(sched_getaffinity(0, sizeof process, &process) == 0);
     std::atomic<bool> go{false};
+    cpu_set_t later;  // the helper's, once it called run_anywhere()
+    CPU_ZERO(&later);
     std::thread helper([&] {
       while (!go) std::this_thread::yield();
+      nnjit::runtime::run_anywhere();
+      sched_getaffinity(0, sizeof later, &later);
     });
     nnjit::runtime::keep_off_caller_cpu(helper);
     cpu_set_t mask;
     REQUIRE(pthread_getaffinity_np(helper.native_handle(), sizeof mask, &mask) == 0);
     go = true;
     helper.join();
+    CHECK(CPU_EQUAL(&later, &process));  // every CPU again
     cpu_set_t within;
     CPU_AND(&within, &mask, &process);
     CHECK(CPU_EQUAL(&within, &mask));  // within the process's CPUs
