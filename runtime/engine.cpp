@@ -346,12 +346,17 @@ std::shared_ptr<const Model> build_model(const std::function<graph::Graph()>& pa
   runtime::write_perf_map_if_asked();  // NNJIT_PERF_MAP=1: perf report names our kernels
   runtime::write_jitdump_if_asked();   // NNJIT_JITDUMP=1: perf inject --jit annotates them
 
+  // What the model no longer needs goes on a thread beside the caller (ModelImpl::releasing).
   std::vector<Tensor> dropped = release_packed_constants(*m);
-  if (!dropped.empty() && load_threads(options, m->host) > 1) try {
+  if (load_threads(options, m->host) > 1 && !dropped.empty()) {
+    try {
       m->releasing = std::thread([dropped = std::move(dropped)]() mutable { dropped.clear(); });
       runtime::keep_off_caller_cpu(m->releasing);
-    } catch (const std::system_error&) {  // no thread to be had: they went with the callable
+    } catch (const std::system_error&) {
+      // No thread to be had: the constants went with the callable, here.
     }
+  }
+  dropped.clear();  // one load thread: here, inside the load's time
   for (const graph::Value& v : m->graph.values)
     if (v.constant.defined()) m->weights_bytes += v.constant.nbytes();
   m->weights_stored_bytes = m->weights_bytes;
