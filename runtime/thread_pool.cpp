@@ -1,5 +1,6 @@
 // ThreadPool (see thread_pool.hpp): an epoch counter the workers spin on, then futex-wait
-// on (std::atomic::wait), and a pending count the caller waits on the same way.
+// on (std::atomic::wait), a counter the ranges of a job are taken from, and a pending
+// count the caller waits on the same way.
 #include "runtime/thread_pool.hpp"
 
 #include <immintrin.h>
@@ -30,7 +31,7 @@ void spin_then_wait(const std::atomic<T>& a, T old, Pred done) {
 ThreadPool::ThreadPool(int threads) : threads_(threads) {
   if (threads < 1 || threads > 1024)
     throw std::invalid_argument("ThreadPool: threads must be 1 to 1024, got " + std::to_string(threads));
-  for (int w = 1; w < threads_; ++w) workers_.emplace_back([this, w] { loop(w); });
+  for (int w = 1; w < threads_; ++w) workers_.emplace_back([this] { loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -40,25 +41,36 @@ ThreadPool::~ThreadPool() {
   for (std::thread& t : workers_) t.join();
 }
 
-void ThreadPool::work(int worker) {
-  const int64_t begin = n_ * worker / threads_, end = n_ * (worker + 1) / threads_;
+void ThreadPool::work(int range) {
+  const int64_t begin = n_ * range / threads_, end = n_ * (range + 1) / threads_;
   if (begin >= end) return;
   try {
-    job_.call(job_.fn, begin, end, worker);
+    job_.call(job_.fn, begin, end, range);
   } catch (...) {
     std::lock_guard lock(error_mutex_);
     if (!error_) error_ = std::current_exception();
   }
 }
 
-void ThreadPool::loop(int worker) {
+void ThreadPool::take_ranges(uint32_t epoch) {
+  // A range is taken by advancing next_ while it still names this job: a thread that saw
+  // an earlier job (it woke late) takes nothing of a later one.
+  uint64_t next = next_.load(std::memory_order_acquire);
+  while (static_cast<uint32_t>(next >> 32) == epoch && static_cast<uint32_t>(next) < static_cast<uint32_t>(threads_)) {
+    if (!next_.compare_exchange_weak(next, next + 1, std::memory_order_acq_rel, std::memory_order_acquire)) continue;
+    work(static_cast<int>(static_cast<uint32_t>(next)));
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    next = next_.load(std::memory_order_acquire);
+  }
+}
+
+void ThreadPool::loop() {
   uint32_t seen = 0;
   for (;;) {
     spin_then_wait(epoch_, seen, [&] { return epoch_.load(std::memory_order_acquire) != seen; });
     seen = epoch_.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_acquire)) return;
-    work(worker);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    take_ranges(seen);
   }
 }
 
@@ -68,9 +80,12 @@ void ThreadPool::run(int64_t n, Job job) {
   n_ = n;
   error_ = nullptr;
   pending_.store(threads_ - 1, std::memory_order_relaxed);
-  epoch_.fetch_add(1, std::memory_order_release);
+  const uint32_t epoch = epoch_.load(std::memory_order_relaxed) + 1;
+  next_.store(uint64_t{epoch} << 32 | 1, std::memory_order_relaxed);  // range 0 is ours
+  epoch_.store(epoch, std::memory_order_release);
   epoch_.notify_all();
   work(0);
+  take_ranges(epoch);
   for (int left; (left = pending_.load(std::memory_order_acquire)) != 0;)
     spin_then_wait(pending_, left, [&] { return pending_.load(std::memory_order_acquire) != left; });
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));

@@ -3,15 +3,18 @@
 //
 //   ThreadPool pool(2);                                  // the caller + 1 worker thread
 //   pool.parallel_for(rows, [&](int64_t begin, int64_t end, int worker) {
-//     kernel(rows_begin = begin, rows_end = end);        // worker 0 is the caller
+//     kernel(rows_begin = begin, rows_end = end);        // range 0 is the caller's
 //   });
 //
 // Contracts:
 //  - parallel_for splits [0, n) into threads() contiguous near-equal ranges, in order:
-//    worker w gets [n*w/T, n*(w+1)/T) (empty ranges are not called), worker 0 runs on
-//    the calling thread, and the call returns when every range is done. The same n and
-//    T always give the same split (fused blocks rely on a worker's tiles being
-//    consecutive). With threads() == 1 it calls fn(0, n, 0) inline.
+//    range w is [n*w/T, n*(w+1)/T) and is called as fn(begin, end, w) once (empty ranges
+//    are not called); range 0 runs on the calling thread, and the call returns when
+//    every range is done. The same n and T always give the same split (fused blocks
+//    rely on a range's tiles being consecutive, and index their buffers by w). Ranges
+//    1..T-1 go to whichever thread takes them first: the workers, or the caller once
+//    range 0 is done — a worker its host has not run yet (a busy VM) does not hold the
+//    step up. With threads() == 1 it calls fn(0, n, 0) inline.
 //  - Calls are serialised: two threads calling parallel_for on one pool take turns
 //    (sessions sharing a pool share its workers). fn must not call parallel_for.
 //  - The first exception fn throws is rethrown on the caller after every range ended.
@@ -57,15 +60,18 @@ class ThreadPool {
     void (*call)(void*, int64_t, int64_t, int) = nullptr;
   };
   void run(int64_t n, Job job);
-  void work(int worker);  // this worker's range of the current job
-  void loop(int worker);
+  void work(int range);  // one range of the current job
+  // Runs ranges of job `epoch` until none is left to take.
+  void take_ranges(uint32_t epoch);
+  void loop();
 
   int threads_ = 1;
   std::mutex call_mutex_;  // one job at a time
   Job job_;
   int64_t n_ = 0;
   std::atomic<uint32_t> epoch_{0};    // bumped per job; workers wait for it to change
-  std::atomic<int> pending_{0};       // workers still on the current job
+  std::atomic<uint64_t> next_{0};     // the current job's epoch << 32 | the next range to take
+  std::atomic<int> pending_{0};       // ranges 1..T-1 of the current job not done yet
   std::atomic<bool> stop_{false};
   std::mutex error_mutex_;
   std::exception_ptr error_;

@@ -1,7 +1,7 @@
-// ThreadPool: every index exactly once in contiguous ordered ranges, exceptions reach the
-// caller, many calls in a row, and callers from several threads take turns. The load's
-// early compile worker runs the work it is given once, on its own thread; a helper can be
-// kept off its caller's CPU.
+// ThreadPool: every index exactly once in contiguous ordered ranges (whichever thread
+// takes a range), range 0 on the caller, exceptions reach the caller, many calls in a row,
+// and callers from several threads take turns. The load's early compile worker runs the
+// work it is given once, on its own thread; a helper can be kept off its caller's CPU.
 #include <doctest/doctest.h>
 
 #include <pthread.h>
@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -65,6 +66,40 @@ TEST_SUITE("runtime") {
       });
     for (std::thread& t : callers) t.join();
     CHECK(count == 2 * 2000 * 8);
+  }
+
+  TEST_CASE("thread pool: range 0 runs on the caller; a range no worker has taken yet, too") {
+    ThreadPool pool(2);
+    const std::thread::id caller = std::this_thread::get_id();
+    int caller_ran_range_1 = 0;
+    for (int k = 0; k < 30; ++k) {
+      // Long enough for the worker to stop spinning and sleep: it needs waking, the
+      // caller's range 0 is done at once, and the caller takes range 1 if it is still there.
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      std::thread::id ran[2];
+      pool.parallel_for(2, [&](int64_t, int64_t, int range) { ran[range] = std::this_thread::get_id(); });
+      CHECK(ran[0] == caller);
+      caller_ran_range_1 += ran[1] == caller;
+    }
+    CHECK(caller_ran_range_1 > 0);
+  }
+
+  TEST_CASE("thread pool: quick jobs of every size, each range once with its own bounds") {
+    // Workers waking late for one job must take nothing of the next (the ranges differ).
+    ThreadPool pool(3);
+    int wrong = 0;
+    for (int k = 0; k < 20000; ++k) {
+      const int64_t n = 1 + k % 9;
+      std::atomic<int> hits[9] = {};
+      std::atomic<int> bad{0};
+      pool.parallel_for(n, [&](int64_t begin, int64_t end, int range) {
+        if (begin != n * range / 3 || end != n * (range + 1) / 3) ++bad;
+        for (int64_t i = begin; i < end; ++i) hits[i]++;
+      });
+      for (int64_t i = 0; i < n; ++i) wrong += hits[i] != 1;
+      wrong += bad.load();
+    }
+    CHECK(wrong == 0);
   }
 
   TEST_CASE("thread pool: bad thread counts are refused") {
