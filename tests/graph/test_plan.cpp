@@ -7,15 +7,11 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <variant>
 #include <vector>
@@ -725,66 +721,6 @@ TEST_SUITE("graph") {
       auto b = ref->session().run({{"X", x}});
       CHECK(testing::max_abs_diff(a[0].tensor, b[0].tensor) < 1e-4);
     }
-  }
-
-  TEST_CASE("a model file's weights are packed where they lie, at any alignment, and the file is let go") {
-    static const Engine engine;
-    // A conv (weights packed) and elementwise constants (kept), all as raw_data big enough
-    // to be lifted; the name's length moves the weights until one lies unaligned.
-    auto net = [](const std::string& pad) {
-      Net n;
-      n.input("X", {1, 32, 9, 9});
-      n.conv("X", "c" + pad, 32, 64, 3);
-      n.op("Add", {"c" + pad, n.weights("K", {1, 64, 7, 7})}, "a");
-      n.op("Relu", {"a"}, "r");
-      n.op("Mul", {n.weights("M", {1, 64, 7, 7}), "r"}, "Y");
-      n.output("Y");
-      for (onnx::TensorProto& t : *n.g()->mutable_initializer()) {
-        std::string raw(static_cast<std::size_t>(t.float_data_size()) * sizeof(float), '\0');
-        std::memcpy(raw.data(), t.float_data().data(), raw.size());
-        t.clear_float_data();
-        t.set_raw_data(raw);
-      }
-      return n;
-    };
-    auto mapped = [](const std::string& path) {
-      std::ifstream maps("/proc/self/maps");
-      for (std::string line; std::getline(maps, line);)
-        if (line.find(path) != std::string::npos) return true;
-      return false;
-    };
-    const testing::TempDir dir;
-    const std::string path = dir.file("weights.onnx");
-    bool unaligned = false;
-    for (std::string pad; !unaligned && pad.size() < 8; pad += "x") {
-      dir.write("weights.onnx", net(pad).bytes());
-      const graph::Graph g = loaders::load_onnx_file(path);
-      for (const graph::Value& v : g.values)
-        if (v.constant.defined() && v.constant.nbytes() >= 4096) {
-          CHECK(g.file_bytes.holds(v.constant.unaligned_bytes()));  // viewed, not copied
-          unaligned = unaligned || !v.constant.aligned();
-        }
-    }
-    REQUIRE(unaligned);
-    // A model dropped right after its load waits for the release of the file beside it.
-    for (int i = 0; i < 3; ++i) engine.load(path, {}).reset();
-    CHECK_FALSE(mapped(path));
-    auto jit = engine.load(path, {});
-    auto ref = engine.load(path, isa_options("reference"));
-    // Kept constants were copied out, packed ones dropped: the file is unmapped, beside
-    // the caller (ModelImpl::releasing), while the models live.
-    auto unmapped_soon = [&] {
-      for (int i = 0; i < 500 && mapped(path); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      return !mapped(path);
-    };
-    CHECK(unmapped_soon());
-    const Tensor x = testing::random_tensor({1, 32, 9, 9}, 5);
-    auto a = jit->session().run({{"X", x}});
-    auto b = ref->session().run({{"X", x}});
-    CHECK(testing::max_abs_diff(a[0].tensor, b[0].tensor) < 1e-4);
-    jit.reset();
-    ref.reset();
-    CHECK_FALSE(mapped(path));
   }
 
   TEST_CASE("plan_graph: a crop read by a strided pointwise conv is folded into it") {

@@ -1,13 +1,20 @@
 // The planner's small models end to end through the public API: isa=auto and isa=avx2
-// (where the host has AVX2) against isa=reference, and a second run of each session.
+// (where the host has AVX2) against isa=reference, and a second run of each session; a
+// model file's weights packed where they lie in its mapping, which the load lets go.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "loaders/onnx_loader.hpp"
 #include "tests/graph/plan_test_nets.hpp"
+#include "tests/test_util.hpp"
 
 using namespace nnjit;
 using namespace nnjit::plan_test;
@@ -74,5 +81,65 @@ TEST_SUITE("graph") {
         }
       }
     }
+  }
+
+  TEST_CASE("a model file's weights are packed where they lie, at any alignment, and the file is let go") {
+    static const Engine engine;
+    // A conv (weights packed) and elementwise constants (kept), all as raw_data big enough
+    // to be lifted; the name's length moves the weights until one lies unaligned.
+    auto net = [](const std::string& pad) {
+      Net n;
+      n.input("X", {1, 32, 9, 9});
+      n.conv("X", "c" + pad, 32, 64, 3);
+      n.op("Add", {"c" + pad, n.weights("K", {1, 64, 7, 7})}, "a");
+      n.op("Relu", {"a"}, "r");
+      n.op("Mul", {n.weights("M", {1, 64, 7, 7}), "r"}, "Y");
+      n.output("Y");
+      for (onnx::TensorProto& t : *n.g()->mutable_initializer()) {
+        std::string raw(static_cast<std::size_t>(t.float_data_size()) * sizeof(float), '\0');
+        std::memcpy(raw.data(), t.float_data().data(), raw.size());
+        t.clear_float_data();
+        t.set_raw_data(raw);
+      }
+      return n;
+    };
+    auto mapped = [](const std::string& path) {
+      std::ifstream maps("/proc/self/maps");
+      for (std::string line; std::getline(maps, line);)
+        if (line.find(path) != std::string::npos) return true;
+      return false;
+    };
+    const testing::TempDir dir;
+    const std::string path = dir.file("weights.onnx");
+    bool unaligned = false;
+    for (std::string pad; !unaligned && pad.size() < 8; pad += "x") {
+      dir.write("weights.onnx", net(pad).bytes());
+      const graph::Graph g = loaders::load_onnx_file(path);
+      for (const graph::Value& v : g.values)
+        if (v.constant.defined() && v.constant.nbytes() >= 4096) {
+          CHECK(g.file_bytes.holds(v.constant.unaligned_bytes()));  // viewed, not copied
+          unaligned = unaligned || !v.constant.aligned();
+        }
+    }
+    REQUIRE(unaligned);
+    // A model dropped right after its load waits for the release of the file beside it.
+    for (int i = 0; i < 3; ++i) engine.load(path, {}).reset();
+    CHECK_FALSE(mapped(path));
+    auto jit = engine.load(path, {});
+    auto ref = engine.load(path, isa_options("reference"));
+    // Kept constants were copied out, packed ones dropped: the file is unmapped, beside
+    // the caller (ModelImpl::releasing), while the models live.
+    auto unmapped_soon = [&] {
+      for (int i = 0; i < 500 && mapped(path); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      return !mapped(path);
+    };
+    CHECK(unmapped_soon());
+    const Tensor x = testing::random_tensor({1, 32, 9, 9}, 5);
+    auto a = jit->session().run({{"X", x}});
+    auto b = ref->session().run({{"X", x}});
+    CHECK(testing::max_abs_diff(a[0].tensor, b[0].tensor) < 1e-4);
+    jit.reset();
+    ref.reset();
+    CHECK_FALSE(mapped(path));
   }
 }
