@@ -341,14 +341,15 @@ std::shared_ptr<const Model> build_model(const std::function<graph::Graph()>& pa
   m->times.plan = ms_since(t);
 
   t = Clock::now();
-  runtime::compile_steps(*m, load_threads(options, m->host), &early);
+  const int threads = load_threads(options, m->host);
+  runtime::compile_steps(*m, threads, &early);
   m->times.compile = ms_since(t);
   runtime::write_perf_map_if_asked();  // NNJIT_PERF_MAP=1: perf report names our kernels
   runtime::write_jitdump_if_asked();   // NNJIT_JITDUMP=1: perf inject --jit annotates them
 
   // What the model no longer needs goes on a thread beside the caller (ModelImpl::releasing).
   std::vector<Tensor> dropped = release_packed_constants(*m);
-  if (load_threads(options, m->host) > 1 && !dropped.empty()) {
+  if (threads > 1 && !dropped.empty()) {
     try {
       m->releasing = std::thread([dropped = std::move(dropped)]() mutable { dropped.clear(); });
       runtime::keep_off_caller_cpu(m->releasing);
