@@ -69,20 +69,31 @@ std::string serves(const graph::Graph& g, const Step& s) {
 
 namespace {
 
+// A step's use of the model's pool: the pool (null: one thread) and what the step's
+// jobs taught it of how fast each thread runs them (ThreadPool::Balance).
+struct StepPool {
+  ThreadPool* pool = nullptr;
+  std::shared_ptr<ThreadPool::Balance> balance;
+
+  explicit StepPool(ThreadPool* p) : pool(p), balance(p ? std::make_shared<ThreadPool::Balance>() : nullptr) {}
+  int threads() const { return pool ? pool->threads() : 1; }
+};
+
 // Runs body(begin, end, worker) over [0, n) on the pool's threads, or inline.
 template <class Body>
-void parallel(ThreadPool* pool, int64_t n, Body&& body) {
-  if (pool == nullptr || pool->threads() == 1 || n <= 1) {
+void parallel(const StepPool& pool, int64_t n, Body&& body) {
+  if (pool.threads() == 1 || n <= 1) {
     body(int64_t{0}, n, 0);
     return;
   }
-  pool->parallel_for(n, [&](int64_t begin, int64_t end, int worker) { body(begin, end, worker); });
+  pool.pool->parallel_for(
+      n, [&](int64_t begin, int64_t end, int worker) { body(begin, end, worker); }, pool.balance.get());
 }
 
 // A k x k JIT convolution (depthwise, dense, grouped): weights packed now, the kernel
 // shared through its family's cache; threads split the output rows of all images.
 template <class Plan, class Pack, class Get>
-void compile_rows_conv(const graph::Graph& g, Step& s, const Plan& plan, Pack pack, Get get, ThreadPool* pool) {
+void compile_rows_conv(const graph::Graph& g, Step& s, const Plan& plan, Pack pack, Get get, const StepPool& pool) {
   auto weights = std::make_shared<decltype(pack(plan, nullptr, nullptr))>(
       pack(plan, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2])));
   s.packed_bytes = (weights->weights.size() + weights->bias.size()) * sizeof(float);
@@ -91,7 +102,7 @@ void compile_rows_conv(const graph::Graph& g, Step& s, const Plan& plan, Pack pa
   s.code = kernel->code();
   s.code_size = kernel->code_size();
   const int64_t ho = plan.shape.out_height(), rows = plan.shape.batch * ho;
-  if (pool && pool->threads() > 1) s.split = "rows/" + std::to_string(std::min<int64_t>(rows, pool->threads()));
+  if (pool.threads() > 1) s.split = "rows/" + std::to_string(std::min<int64_t>(rows, pool.threads()));
   s.run = [kernel, weights, pool, ho, rows](const ops::ComputeContext& c) {
     const Plan& p = kernel->plan();
     const float* src = c.inputs[0]->data<float>();
@@ -109,7 +120,7 @@ void compile_rows_conv(const graph::Graph& g, Step& s, const Plan& plan, Pack pa
 
 // A pointwise convolution: one image at a time split into pixel / row slices, each slice
 // its own kernel planned from the whole layer's plan (so one packing serves all).
-void compile_pointwise(const graph::Graph& g, Step& s, const jit::PointwisePlan& plan, ThreadPool* pool) {
+void compile_pointwise(const graph::Graph& g, Step& s, const jit::PointwisePlan& plan, const StepPool& pool) {
   auto weights = std::make_shared<jit::PointwiseWeights>(
       jit::pack_pointwise_weights(plan, data_or_null(g, s.inputs[1]), data_or_null(g, s.inputs[2])));
   s.packed_bytes = (weights->weights.size() + weights->bias.size()) * sizeof(float);
@@ -118,7 +129,7 @@ void compile_pointwise(const graph::Graph& g, Step& s, const jit::PointwisePlan&
     int64_t src = 0, dst = 0;  // float offsets in the image
   };
   std::vector<Part> parts;
-  const int threads = pool ? pool->threads() : 1;
+  const int threads = pool.threads();
   jit::PointwisePlan one = plan;
   one.shape.batch = 1;
   if (threads > 1)
@@ -189,18 +200,18 @@ bool over_first_input(const ModelImpl& m, const Step& s) {
 
 // What a fused step's runner tells the profiler and `nnjit info`.
 template <class Runner>
-void describe_tiled(Step& s, const Runner& runner, const ThreadPool* pool) {
+void describe_tiled(Step& s, const Runner& runner, const StepPool& pool) {
   s.packed_bytes = runner.packed_bytes();
   s.kernel = runner.name();
   s.code = runner.code();
   s.code_size = runner.code_size();
-  if (pool && pool->threads() > 1) s.split = "tiles/" + std::to_string(std::min<int64_t>(runner.tiles(), pool->threads()));
+  if (pool.threads() > 1) s.split = "tiles/" + std::to_string(std::min<int64_t>(runner.tiles(), pool.threads()));
 }
 
 // Packs one step's weights, generates (or finds) its kernels and sets its run function.
 void compile_step(ModelImpl& m, Step& s) {
   const graph::Graph& g = m.graph;
-  ThreadPool* pool = m.pool.get();
+  const StepPool pool(m.pool.get());
   switch (s.kind) {
     case graph::StepKind::reference: {
       const ops::OpSchema* schema = ops::find_schema(s.op);
@@ -238,10 +249,10 @@ void compile_step(ModelImpl& m, Step& s) {
       s.block->in_place = s.block->in_place && over_input;
       auto runner = std::make_shared<const InvertedResidualRunner>(g, s, m.host);
       describe_tiled(s, *runner, pool);
-      if (over_input && pool && pool->threads() > 1 && runner->tiles() > 1) {
+      if (over_input && pool.threads() > 1 && runner->tiles() > 1) {
         s.run = [runner, pool](const ops::ComputeContext& c) {
           runner->run_in_place(c.outputs[0]->data<float>(), c.inputs[7] ? c.inputs[7]->data<float>() : nullptr,
-                               c.outputs[1]->data<float>(), *pool);
+                               c.outputs[1]->data<float>(), *pool.pool, pool.balance.get());
         };
         break;
       }
@@ -261,9 +272,10 @@ void compile_step(ModelImpl& m, Step& s) {
       auto runner = std::make_shared<const RowStreamRunner>(g, s, m.host);
       describe_tiled(s, *runner, pool);
       // An identity shortcut's output over the stream's own input, split between threads.
-      if (over_first_input(m, s) && pool && pool->threads() > 1 && runner->tiles() > 1) {
+      if (over_first_input(m, s) && pool.threads() > 1 && runner->tiles() > 1) {
         s.run = [runner, pool](const ops::ComputeContext& c) {
-          runner->run_in_place(c.outputs[0]->data<float>(), c.outputs[1]->data<float>(), *pool);
+          runner->run_in_place(c.outputs[0]->data<float>(), c.outputs[1]->data<float>(), *pool.pool,
+                               pool.balance.get());
         };
         break;
       }
@@ -296,7 +308,7 @@ void compile_step(ModelImpl& m, Step& s) {
                  scale_k->name() + "]";
       s.code = scale_k->code();
       s.code_size = scale_k->code_size();
-      if (pool && pool->threads() > 1) s.split = "blocks+pixels/" + std::to_string(pool->threads());
+      if (pool.threads() > 1) s.split = "blocks+pixels/" + std::to_string(pool.threads());
       const int64_t pooled = se.pooled_floats(), reduced = se.reduced_floats();
       s.run = [pool_k, reduce_k, expand_k, scale_k, reduce_w, expand_w, pool, pooled, reduced](
                   const ops::ComputeContext& c) {
@@ -378,7 +390,7 @@ void compile_step(ModelImpl& m, Step& s) {
       std::vector<std::pair<int, int64_t>> table = s.channels;
       s.kernel = "gather_nChw" + std::to_string(block) + "c";
       if (block > 16) throw_internal("gather: blocks of more than 16 channels");
-      if (pool && pool->threads() > 1) s.split = "blocks/" + std::to_string(std::min<int64_t>(out_blocks, pool->threads()));
+      if (pool.threads() > 1) s.split = "blocks/" + std::to_string(std::min<int64_t>(out_blocks, pool.threads()));
       s.run = [table, sources, d, block, out_blocks, out_image, pool](const ops::ComputeContext& c) {
         const int64_t plane = d.plane;
         for (int64_t n = 0; n < d.n; ++n)
@@ -427,7 +439,7 @@ void compile_step(ModelImpl& m, Step& s) {
       s.code = kernel->code();
       s.code_size = kernel->code_size();
       const int64_t pairs = plan.shape.batch * plan.blocks;  // (image, block) pairs, split over threads
-      if (pool && pool->threads() > 1) s.split = "blocks/" + std::to_string(std::min<int64_t>(pairs, pool->threads()));
+      if (pool.threads() > 1) s.split = "blocks/" + std::to_string(std::min<int64_t>(pairs, pool.threads()));
       s.run = [kernel, pool, pairs](const ops::ComputeContext& c) {
         const jit::PoolPlan& p = kernel->plan();
         parallel(pool, pairs, [&](int64_t begin, int64_t end, int) {
@@ -445,7 +457,7 @@ void compile_step(ModelImpl& m, Step& s) {
       s.kernel = kernel->name();
       s.code = kernel->code();
       s.code_size = kernel->code_size();
-      if (pool && pool->threads() > 1) s.split = "pixels/" + std::to_string(pool->threads());
+      if (pool.threads() > 1) s.split = "pixels/" + std::to_string(pool.threads());
       s.run = [kernel, pool](const ops::ComputeContext& c) {
         const jit::EltwisePlan& p = kernel->plan();
         for (int64_t n = 0; n < p.shape.batch; ++n) {

@@ -36,22 +36,24 @@ Plan tile_plan(std::variant<Plan, std::string> planned, const char* what) {
 
 }  // namespace
 
-void run_split_in_place(ThreadPool& pool, int64_t tiles, const std::function<void(int64_t, int)>& first_buffers,
+void run_split_in_place(ThreadPool& pool, ThreadPool::Balance* balance, int64_t tiles,
+                        const std::function<void(int64_t, int)>& first_buffers,
                         const std::function<void(int64_t, int64_t, bool, int)>& run_tiles,
                         const std::function<void(int64_t, int)>& first_output) {
   // A worker's tiles: [begin, end); its first is deferred unless it is the image's first.
   auto middle = [](int64_t begin) { return begin > 0 ? begin + 1 : begin; };
-  pool.parallel_for(tiles, [&](int64_t begin, int64_t end, int worker) {  // round 1
+  const ThreadPool::Split split = pool.split(tiles, balance);  // one split for the three rounds
+  pool.parallel_for(split, [&](int64_t begin, int64_t end, int worker) {  // round 1
     if (begin >= end) return;
     if (begin > 0) first_buffers(begin, worker);
     if (middle(begin) < end - 1) run_tiles(middle(begin), end - 1, false, worker);
-  });
-  pool.parallel_for(tiles, [&](int64_t begin, int64_t end, int worker) {  // round 2: last tiles
+  }, balance);
+  pool.parallel_for(split, [&](int64_t begin, int64_t end, int worker) {  // round 2: last tiles
     if (begin < end && middle(begin) <= end - 1) run_tiles(end - 1, end, middle(begin) < end - 1, worker);
-  });
-  pool.parallel_for(tiles, [&](int64_t begin, int64_t end, int worker) {  // round 3: deferred first tiles
+  }, nullptr);
+  pool.parallel_for(split, [&](int64_t begin, int64_t end, int worker) {  // round 3: deferred first tiles
     if (begin > 0 && begin < end) first_output(begin, worker);
-  });
+  }, nullptr);
 }
 
 InvertedResidualRunner::InvertedResidualRunner(const graph::Graph& g, const Step& s, const jit::HostInfo& host)
@@ -190,11 +192,12 @@ void InvertedResidualRunner::run(const float* src, float* dst, const float* resi
   }
 }
 
-void InvertedResidualRunner::run_in_place(float* data, const float* residual, float* buffers, ThreadPool& pool) const {
+void InvertedResidualRunner::run_in_place(float* data, const float* residual, float* buffers, ThreadPool& pool,
+                                          ThreadPool::Balance* balance) const {
   const int64_t pair = expanded_floats() + depthwise_floats();
   float* spare = buffers + pool.threads() * pair;  // the first tiles' pairs
   run_split_in_place(
-      pool, tiles(),
+      pool, balance, tiles(),
       [&](int64_t i, int worker) {
         float* e = spare + worker * pair;
         depthwise_tile(data, e, e + expanded_floats(), i, false);
@@ -324,11 +327,11 @@ void RowStreamRunner::run_stages(const float* src, float* dst, const float* resi
   }
 }
 
-void RowStreamRunner::run_in_place(float* data, float* buffers, ThreadPool& pool) const {
+void RowStreamRunner::run_in_place(float* data, float* buffers, ThreadPool& pool, ThreadPool::Balance* balance) const {
   const std::size_t n = b_.stages.size();
   float* spare = buffers + pool.threads() * buffers_floats_;  // the first tiles' buffers
   run_split_in_place(
-      pool, tiles(),
+      pool, balance, tiles(),
       [&](int64_t i, int worker) { run_stages(data, nullptr, nullptr, spare + worker * buffers_floats_, i, 0, n - 1); },
       [&](int64_t begin, int64_t end, bool after, int worker) {
         run(data, data, data, buffers + worker * buffers_floats_, begin, end, after);

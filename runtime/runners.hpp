@@ -50,8 +50,10 @@ inline jit::GroupedArgs rows_args(const jit::GroupedPlan& p, const float* src, f
 // (but the image's first) is deferred: round 1 computes its buffers (first_buffers,
 // reading only), then runs the worker's tiles but its last; round 2 runs every
 // worker's last tile; round 3 writes the deferred first tiles (first_output). A tile
-// must be at least as tall as the rows its windows reach above and below it.
-void run_split_in_place(ThreadPool& pool, int64_t tiles, const std::function<void(int64_t, int)>& first_buffers,
+// must be at least as tall as the rows its windows reach above and below it. The three
+// rounds share one split, sized by `balance` (round 1 teaches it; may be null).
+void run_split_in_place(ThreadPool& pool, ThreadPool::Balance* balance, int64_t tiles,
+                        const std::function<void(int64_t, int)>& first_buffers,
                         const std::function<void(int64_t, int64_t, bool, int)>& run_tiles,
                         const std::function<void(int64_t, int)>& first_output);
 
@@ -75,7 +77,8 @@ class InvertedResidualRunner {
            int64_t end, bool after_previous = false) const;
   // The whole step with dst == src (graph::InvertedResidualPlan::in_place) on the pool
   // (run_split_in_place; the deferred first tiles' pairs follow every worker's pair).
-  void run_in_place(float* data, const float* residual, float* buffers, ThreadPool& pool) const;
+  void run_in_place(float* data, const float* residual, float* buffers, ThreadPool& pool,
+                    ThreadPool::Balance* balance) const;
 
   int64_t expanded_floats() const { return b_.expanded_floats(); }
   std::size_t packed_bytes() const;
@@ -129,7 +132,7 @@ class RowStreamRunner {
   // The whole step with dst == residual == src (an identity shortcut taking the output
   // in place) on the pool (run_split_in_place; the deferred first tiles' buffers follow
   // every worker's).
-  void run_in_place(float* data, float* buffers, ThreadPool& pool) const;
+  void run_in_place(float* data, float* buffers, ThreadPool& pool, ThreadPool::Balance* balance) const;
 
  private:
   // One stage's work in one tile: its kernel on the rows from `first` to the tile's end,

@@ -5,16 +5,28 @@
 //   pool.parallel_for(rows, [&](int64_t begin, int64_t end, int worker) {
 //     kernel(rows_begin = begin, rows_end = end);        // range 0 is the caller's
 //   });
+//   ThreadPool::Balance balance;                         // one per call site (a step)
+//   pool.parallel_for(rows, fn, &balance);               // ranges sized to end together
 //
 // Contracts:
-//  - parallel_for splits [0, n) into threads() contiguous near-equal ranges, in order:
-//    range w is [n*w/T, n*(w+1)/T) and is called as fn(begin, end, w) once (empty ranges
-//    are not called); range 0 runs on the calling thread, and the call returns when
-//    every range is done. The same n and T always give the same split (fused blocks
-//    rely on a range's tiles being consecutive, and index their buffers by w). Ranges
-//    1..T-1 go to whichever thread takes them first: the workers, or the caller once
-//    range 0 is done — a worker its host has not run yet (a busy VM) does not hold the
-//    step up. With threads() == 1 it calls fn(0, n, 0) inline.
+//  - parallel_for splits [0, n) into threads() contiguous ranges, in order, and calls
+//    fn(begin, end, w) once for each non-empty range w; range 0 runs on the calling
+//    thread, and the call returns when every range is done. Ranges 1..T-1 go to whichever
+//    thread takes them first: the workers, or the caller once range 0 is done — a worker
+//    its host has not run yet (a busy VM) does not hold the step up. With threads() == 1
+//    it calls fn(0, n, 0) inline.
+//  - Without a Balance, or while its call site has not been measured, or with
+//    n < threads(), range w is [n*w/T, n*(w+1)/T); with n >= threads() no range is empty.
+//    With a Balance the ranges are sized so that they end together, from how fast each
+//    ran in this call site's recent jobs: on a VM the other vCPU may run slower for
+//    seconds while its host is busy, and with equal ranges every step then waits for
+//    the slower one. A Balance belongs to one call site (a model's step: its ranges' work
+//    differs from other steps'); the pool reads and updates it under its lock, so the
+//    sessions running that step may share it.
+//  - A caller needing one split for several jobs (fused blocks in place run three rounds
+//    over the same ranges, and index their buffers by w) takes split(n, balance) once and
+//    passes it to each; the jobs that do like work in every range pass the Balance to
+//    learn from.
 //  - Calls are serialised: two threads calling parallel_for on one pool take turns
 //    (sessions sharing a pool share its workers). fn must not call parallel_for.
 //  - The first exception fn throws is rethrown on the caller after every range ended.
@@ -23,6 +35,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <exception>
 #include <mutex>
@@ -41,34 +54,74 @@ class ThreadPool {
 
   int threads() const { return threads_; }
 
+  // Where the ranges of a job over n units begin: range w is [bounds[w], bounds[w + 1]).
+  using Split = std::vector<int64_t>;
+
+  // What one call site learned of how fast its ranges run (see the contracts above).
+  // The pool calls it under its lock; it is pure arithmetic, so tests call it directly.
+  class Balance {
+   public:
+    // Fills bounds (threads + 1 entries, bounds.back() = n): the equal split until
+    // learn() has seen a job, then the one whose ranges should end together.
+    void split(int64_t n, Split& bounds) const;
+    // One job: its bounds, when each range ended (ns after the job began) and which
+    // ranges the caller ran (they say nothing of a worker). Each range's speed (units per
+    // ns over range 0's) moves a fifth of the way to what the job saw, within 1/8 to 8.
+    void learn(const Split& bounds, const std::vector<int64_t>& done_ns, const std::vector<char>& by_caller);
+
+   private:
+    std::vector<double> log_speed_;  // per range: log of its speed over range 0's
+    std::vector<double> speed_;      // and that speed
+  };
+
+  Split split(int64_t n, const Balance* balance);
+
   template <class Fn>
-  void parallel_for(int64_t n, Fn&& fn) {
+  void parallel_for(int64_t n, Fn&& fn, Balance* balance = nullptr) {
     if (n <= 0) return;
     if (threads_ == 1) {
       fn(int64_t{0}, n, 0);
       return;
     }
-    using F = std::remove_reference_t<Fn>;
-    run(n, {const_cast<void*>(static_cast<const void*>(&fn)), [](void* f, int64_t b, int64_t e, int w) {
-              (*static_cast<F*>(f))(b, e, w);
-            }});
+    run(n, nullptr, job(fn), balance);
+  }
+  // One job over a split taken from split(); its ranges' times teach `learn` (if given).
+  template <class Fn>
+  void parallel_for(const Split& split, Fn&& fn, Balance* learn) {
+    const int64_t n = split.empty() ? 0 : split.back();
+    if (n <= 0) return;
+    if (threads_ == 1) {
+      fn(int64_t{0}, n, 0);
+      return;
+    }
+    run(n, &split, job(fn), learn);
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Job {
     void* fn = nullptr;
     void (*call)(void*, int64_t, int64_t, int) = nullptr;
   };
-  void run(int64_t n, Job job);
-  void work(int range);  // one range of the current job
+  template <class Fn>
+  static Job job(Fn& fn) {
+    using F = std::remove_reference_t<Fn>;
+    return {const_cast<void*>(static_cast<const void*>(&fn)),
+            [](void* f, int64_t b, int64_t e, int w) { (*static_cast<F*>(f))(b, e, w); }};
+  }
+  void run(int64_t n, const Split* split, Job job, Balance* learn);
+  void work(int range, bool caller);  // one range of the current job
   // Runs ranges of job `epoch` until none is left to take.
-  void take_ranges(uint32_t epoch);
+  void take_ranges(uint32_t epoch, bool caller);
   void loop();
 
   int threads_ = 1;
   std::mutex call_mutex_;  // one job at a time
   Job job_;
-  int64_t n_ = 0;
+  Split bounds_;                       // the current job's
+  Clock::time_point start_;            // when it was published
+  std::vector<int64_t> done_ns_;       // per range: when it ended, after start_
+  std::vector<char> by_caller_;        // per range: whether the caller ran it
   std::atomic<uint32_t> epoch_{0};    // bumped per job; workers wait for it to change
   std::atomic<uint64_t> next_{0};     // the current job's epoch << 32 | the next range to take
   std::atomic<int> pending_{0};       // ranges 1..T-1 of the current job not done yet

@@ -287,8 +287,10 @@ TEST_SUITE("graph") {
       CHECK_MESSAGE(in_place == (threads < 3 ? 3 : 0), model->plan_report());
       constexpr std::size_t value = 16 * 96 * 24 * 4;
       if (threads == 1) CHECK_MESSAGE(model->arena_bytes() <= 2 * value, model->memory_report() << model->plan_report());
+      // Runs on threads: the steps' Balances move their splits as they learn this host.
       Session session = model->session();
-      for (int run = 0; run < 2; ++run) CHECK(testing::max_abs_diff(session.run(inputs).at(0).tensor, want) <= 1e-4);
+      for (int run = 0; run < (threads > 1 ? 12 : 2); ++run)
+        CHECK(testing::max_abs_diff(session.run(inputs).at(0).tensor, want) <= 1e-4);
     }
   }
 

@@ -1,6 +1,7 @@
 // ThreadPool: every index exactly once in contiguous ordered ranges (whichever thread
 // takes a range), range 0 on the caller, exceptions reach the caller, many calls in a row,
-// and callers from several threads take turns. The load's early compile worker runs the
+// and callers from several threads take turns; a call site's Balance sizes the ranges by
+// how fast its threads ran them, and one split serves several jobs. The load's early compile worker runs the
 // work it is given once, on its own thread; a helper can be kept off its caller's CPU.
 #include <doctest/doctest.h>
 
@@ -84,22 +85,112 @@ TEST_SUITE("runtime") {
     CHECK(caller_ran_range_1 > 0);
   }
 
-  TEST_CASE("thread pool: quick jobs of every size, each range once with its own bounds") {
+  TEST_CASE("thread pool: quick jobs of every size, each range once, the ranges in order") {
     // Workers waking late for one job must take nothing of the next (the ranges differ).
     ThreadPool pool(3);
     int wrong = 0;
     for (int k = 0; k < 20000; ++k) {
       const int64_t n = 1 + k % 9;
       std::atomic<int> hits[9] = {};
-      std::atomic<int> bad{0};
+      std::pair<int64_t, int64_t> ranges[3] = {{-1, -1}, {-1, -1}, {-1, -1}};
       pool.parallel_for(n, [&](int64_t begin, int64_t end, int range) {
-        if (begin != n * range / 3 || end != n * (range + 1) / 3) ++bad;
+        ranges[range] = {begin, end};
         for (int64_t i = begin; i < end; ++i) hits[i]++;
       });
       for (int64_t i = 0; i < n; ++i) wrong += hits[i] != 1;
-      wrong += bad.load();
+      int64_t at = 0;
+      for (auto [begin, end] : ranges) {
+        if (begin == -1) continue;  // not called: empty, which only n < 3 allows
+        wrong += begin != at || end <= begin;
+        at = end;
+      }
+      wrong += at != n || (n >= 3 && std::any_of(ranges, ranges + 3, [](auto r) { return r.first == -1; }));
     }
     CHECK(wrong == 0);
+  }
+
+  TEST_CASE("balance: the equal split until measured, then ranges sized to end together") {
+    using Split = ThreadPool::Split;
+    ThreadPool::Balance b;
+    Split bounds(3);
+    b.split(60, bounds);
+    CHECK(bounds == Split{0, 30, 60});
+    b.split(7, bounds);
+    CHECK(bounds == Split{0, 3, 7});
+    // The worker's range of 30 units ended at 300 ns, the caller's at 100: three times
+    // slower. Learned a fifth of the way each job, the split converges on 45 / 15.
+    for (int k = 0; k < 40; ++k) b.learn({0, 30, 60}, {100, 300}, {1, 0});
+    b.split(60, bounds);
+    CHECK(bounds == Split{0, 45, 60});
+    b.split(2, bounds);
+    CHECK(bounds == Split{0, 1, 2});  // no range empty
+    b.split(1, bounds);
+    CHECK(bounds == Split{0, 0, 1});  // fewer units than threads: as the equal split
+    // A range the caller ran says nothing of the worker; a range that took no time is skipped.
+    ThreadPool::Balance same = b;
+    for (int k = 0; k < 40; ++k) same.learn({0, 30, 60}, {100, 150}, {1, 1});
+    same.learn({0, 30, 60}, {100, 0}, {1, 0});
+    same.split(60, bounds);
+    CHECK(bounds == Split{0, 45, 60});
+    // It follows the threads: the worker as fast as the caller again (its 15 units in 33
+    // ns, the caller's 45 in 100), back to the equal split.
+    for (int k = 0; k < 40; ++k) b.learn({0, 45, 60}, {100, 33}, {1, 0});
+    b.split(60, bounds);
+    CHECK(bounds == Split{0, 30, 60});
+    // Speeds stay within 1/8 to 8 times range 0's: a worker that seemed 1000 times slower.
+    ThreadPool::Balance slow;
+    for (int k = 0; k < 100; ++k) slow.learn({0, 30, 60}, {100, 100000}, {1, 0});
+    slow.split(90, bounds);
+    CHECK(bounds == Split{0, 80, 90});
+    // Three ranges: range 2 half as fast as ranges 0 and 1 -> 2 : 2 : 1.
+    ThreadPool::Balance three;
+    Split b3(4);
+    for (int k = 0; k < 60; ++k) three.learn({0, 20, 40, 60}, {100, 100, 200}, {1, 0, 0});
+    three.split(50, b3);
+    CHECK(b3 == Split{0, 20, 40, 50});
+    // An odd unit goes where it ends sooner: 7 units at speeds 1 and 0.9 are 4 / 3.
+    ThreadPool::Balance near;
+    for (int k = 0; k < 60; ++k) near.learn({0, 30, 60}, {100, 111}, {1, 0});
+    near.split(7, bounds);
+    CHECK(bounds == Split{0, 4, 7});
+  }
+
+  TEST_CASE("thread pool: with a Balance the split changes between jobs, each index still once") {
+    // The worker's units cost four times the caller's, so the Balance moves the split
+    // when the worker runs (a busy host may leave everything to the caller: still correct).
+    ThreadPool pool(2);
+    ThreadPool::Balance balance;
+    CHECK(pool.split(60, &balance) == ThreadPool::Split{0, 30, 60});  // not measured yet
+    const std::thread::id caller = std::this_thread::get_id();
+    int wrong = 0;
+    for (int k = 0; k < 300; ++k) {
+      std::atomic<int> hits[60] = {};
+      std::pair<int64_t, int64_t> ranges[2] = {{-1, -1}, {-1, -1}};
+      pool.parallel_for(60, [&](int64_t begin, int64_t end, int range) {
+        ranges[range] = {begin, end};
+        const int64_t per = std::this_thread::get_id() == caller ? 500 : 2000;
+        for (int64_t i = begin; i < end; ++i) {
+          hits[i]++;
+          for (int64_t j = 0; j < per; ++j) asm volatile("");
+        }
+      }, &balance);
+      for (auto& h : hits) wrong += h != 1;
+      wrong += ranges[0].first != 0 || ranges[0].second != ranges[1].first || ranges[1].second != 60 ||
+               ranges[0].second <= 0 || ranges[0].second >= 60;
+    }
+    CHECK(wrong == 0);
+    // A split taken once serves several jobs: exactly its ranges run.
+    const ThreadPool::Split split = pool.split(60, &balance);
+    REQUIRE(split.size() == 3);
+    for (int round = 0; round < 3; ++round) {
+      std::pair<int64_t, int64_t> ran[2] = {{-1, -1}, {-1, -1}};
+      pool.parallel_for(split, [&](int64_t begin, int64_t end, int range) { ran[range] = {begin, end}; }, nullptr);
+      CHECK(ran[0] == std::pair<int64_t, int64_t>{0, split[1]});
+      CHECK(ran[1] == std::pair<int64_t, int64_t>{split[1], 60});
+    }
+    CHECK(pool.split(60, nullptr) == ThreadPool::Split{0, 30, 60});  // no Balance: equal
+    ThreadPool three(3);
+    CHECK_THROWS_AS(three.parallel_for(split, [](int64_t, int64_t, int) {}, nullptr), std::invalid_argument);
   }
 
   TEST_CASE("thread pool: bad thread counts are refused") {
