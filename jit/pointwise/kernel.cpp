@@ -318,7 +318,41 @@ void PointwiseKernel::emit_microkernel(const PointwiseTile& tile, int pixels, bo
   mov(r_s, r_src);
   const int64_t last_chunk_blocks = (C - (p.chunks - 1) * p.chunk_channels) / B;
   const bool any_full_block = p.chunks > 1 || last_chunk_blocks > 0;
-  if (any_full_block) {
+  // PointwisePlan::weight_streams: the input blocks cut in kStreams runs summed apart,
+  // walked side by side, each FMA reading its weights from memory beside a broadcast pixel.
+  const int kStreams = p.weight_streams;
+  const int64_t per_stream = last_chunk_blocks / kStreams;
+  const bool streamed = kStreams > 1 && avx512 && P == 1 && !several_chunks && per_stream >= 2 && kStreams * kb + 2 <= nregs;
+  if (streamed) {
+    const int64_t block_bytes = B * kb * B * 4;
+    auto sacc = [&](int q, int k) { return q == 0 ? acc(k, 0) : vreg(q * kb + k, narrow(k)); };
+    for (int q = 1; q < kStreams; ++q)
+      for (int k = 0; k < kb; ++k) vxorps(sacc(q, k), sacc(q, k), sacc(q, k));
+    Xbyak::Label l_block;
+    mov(r_cnt, imm32(per_stream));
+    L(l_block);
+    for (int c = 0; c < B; ++c)
+      for (int q = 0; q < kStreams; ++q) {
+        const int b = kStreams * kb + (c * kStreams + q) % 2;
+        vbroadcastss(Xbyak::Zmm(b), ptr[r_s + imm32(q * per_stream * in_plane_bytes + c * 4)]);
+        for (int k = 0; k < kb; ++k)
+          vfmadd231ps(sacc(q, k), vreg(b, narrow(k)), ptr[r_w + imm32(q * per_stream * block_bytes + (c * kb + k) * B * 4)]);
+      }
+    add(r_w, imm32(block_bytes));
+    add(r_s, imm32(in_plane_bytes));
+    dec(r_cnt);
+    jnz(l_block, T_NEAR);
+    for (int q = 1; q < kStreams; ++q)
+      for (int k = 0; k < kb; ++k) vaddps(acc(k, 0), acc(k, 0), sacc(q, k));
+    // The blocks past the streams' runs, one by one.
+    add(r_w, imm32((kStreams - 1) * per_stream * block_bytes));
+    add(r_s, imm32((kStreams - 1) * per_stream * in_plane_bytes));
+    for (int64_t rest = last_chunk_blocks - kStreams * per_stream; rest > 0; --rest) {
+      for (int c = 0; c < B; ++c) step(c);
+      add(r_w, imm32(block_bytes));
+      add(r_s, imm32(in_plane_bytes));
+    }
+  } else if (any_full_block) {
     Xbyak::Label l_block, l_blocks_done;
     mov(r_cnt, ptr[rsp + kFrameBlocks]);
     if (last_chunk_blocks == 0) {

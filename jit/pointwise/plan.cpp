@@ -109,7 +109,8 @@ std::string PointwisePlan::key() const {
   KeyText s;
   s << "pointwise/" << shape.key() << "/" << to_string(isa) << "/b" << block << "/t" << main.oc_blocks << "x"
     << main.pixels << "," << tail.oc_blocks << "x" << tail.pixels << "/m" << main_tiles << "/kc" << chunk_channels
-    << "x" << chunks << "/r" << rows << "x" << row_pixels << (half_last_block ? "/half" : "");
+    << "x" << chunks << "/r" << rows << "x" << row_pixels << (half_last_block ? "/half" : "") << "/ws"
+    << weight_streams;
   return std::move(s).str();
 }
 
@@ -189,6 +190,8 @@ std::variant<PointwisePlan, std::string> plan_pointwise(const PointwiseShape& sh
   if (kc >= s.in_channels) kc = round_up(s.in_channels, B);
   plan.chunk_channels = kc;
   plan.chunks = div_up(s.in_channels, kc);
+  if (plan.isa == Isa::avx512 && ho * wo == 1 && plan.chunks == 1 && plan.packed_weights_floats() * 4 > l2)
+    plan.weight_streams = 4;
 
   // The emitter encodes these strides as 32-bit immediates and displacements.
   // Computed in double: with dims below 2^24 no product here overflows, and the plan's

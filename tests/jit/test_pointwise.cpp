@@ -341,6 +341,45 @@ TEST_CASE("pointwise: several input-channel chunks") {
             .Test();
 }
 
+TEST_CASE("pointwise: one pixel (Linear layers, squeeze-excitation vectors) and one-pixel tails") {
+  // Weights past L2 are read as four streams (PointwisePlan::weight_streams): the plan
+  // must choose them where the case says, and the answer must not change.
+  struct One {
+    int64_t c, k;
+    std::size_t l2;
+    int streams;  // on AVX-512
+    Activation act;
+    bool residual;
+  };
+  const One shapes[] = {
+      {1280, 1000, 1 << 20, 4, Activation::none(), false},  // a classifier: 5 MB
+      {2048, 1000, 2 << 20, 4, Activation::none(), true},   // (in two chunks with 1 MiB: one stream)
+      {1152, 48, 1 << 20, 1, Activation::silu(), false},    // squeeze-excitation: in L2
+      {48, 1152, 1 << 20, 1, Activation::sigmoid(), false},
+      {300, 200, 240 << 10, 4, Activation::relu(), false},  // blocks past the runs, a partial block
+      {131, 1000, 256 << 10, 4, Activation::none(), true},  // 8 blocks and 3 channels; a half block out
+      {40, 1000, 64 << 10, 4, Activation::none(), false},   // too few blocks: the kernel walks one run
+  };
+  for (Isa isa : kIsas)
+    for (const One& o : shapes) {
+      CAPTURE(o.c);
+      CAPTURE(o.k);
+      PointwiseShape shape;
+      shape.in_channels = o.c;
+      shape.out_channels = o.k;
+      shape.height = shape.width = 1;
+      shape.activation = o.act;
+      auto planned = plan_pointwise(shape, host_for(isa, 48 << 10, o.l2));
+      REQUIRE(std::holds_alternative<PointwisePlan>(planned));
+      if (cpu_has(isa)) CHECK(std::get<PointwisePlan>(planned).weight_streams == (isa == Isa::avx512 ? o.streams : 1));
+      PointwiseTester().channels(o.c).out_channels(o.k).size(1).activation(o.act).residual(o.residual).l2(o.l2).isa(isa).Test();
+    }
+  // Many pixels whose last register tile holds one: summed in order, as the others.
+  for (Isa isa : kIsas)
+    for (int64_t w : {10, 19, 28})
+      PointwiseTester().channels(300).out_channels(64).height(1).width(w).isa(isa).Test();
+}
+
 TEST_CASE("pointwise: zoo shapes") {
   struct Zoo {
     int64_t c, k, hw;
