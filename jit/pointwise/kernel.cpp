@@ -322,7 +322,8 @@ void PointwiseKernel::emit_microkernel(const PointwiseTile& tile, int pixels, bo
   // walked side by side, each FMA reading its weights from memory beside a broadcast pixel.
   const int kStreams = p.weight_streams;
   const int64_t per_stream = last_chunk_blocks / kStreams;
-  const bool streamed = kStreams > 1 && avx512 && P == 1 && !several_chunks && per_stream >= 2 && kStreams * kb + 2 <= nregs;
+  const bool streamed =
+      kStreams > 1 && avx512 && P == 1 && !several_chunks && per_stream >= 2 && kStreams * kb + 2 <= nregs;
   if (streamed) {
     const int64_t block_bytes = B * kb * B * 4;
     auto sacc = [&](int q, int k) { return q == 0 ? acc(k, 0) : vreg(q * kb + k, narrow(k)); };
@@ -335,8 +336,9 @@ void PointwiseKernel::emit_microkernel(const PointwiseTile& tile, int pixels, bo
       for (int q = 0; q < kStreams; ++q) {
         const int b = kStreams * kb + (c * kStreams + q) % 2;
         vbroadcastss(Xbyak::Zmm(b), ptr[r_s + imm32(q * per_stream * in_plane_bytes + c * 4)]);
+        const int64_t run = q * per_stream * block_bytes;
         for (int k = 0; k < kb; ++k)
-          vfmadd231ps(sacc(q, k), vreg(b, narrow(k)), ptr[r_w + imm32(q * per_stream * block_bytes + (c * kb + k) * B * 4)]);
+          vfmadd231ps(sacc(q, k), vreg(b, narrow(k)), ptr[r_w + imm32(run + (c * kb + k) * B * 4)]);
       }
     add(r_w, imm32(block_bytes));
     add(r_s, imm32(in_plane_bytes));
