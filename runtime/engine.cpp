@@ -501,6 +501,7 @@ std::vector<NamedTensor> Session::run(const std::vector<NamedTensor>& inputs, Ru
   for (std::size_t k = 0; k < m.inputs.size(); ++k)
     if (!given[k]) throw_invalid("input '" + m.inputs[k].name + "' is missing");
 
+  const runtime::ThreadPool::Section section(m.pool.get());  // workers stay awake between steps
   Clock::time_point run_start;
   if (profile) {
     run_start = Clock::now();

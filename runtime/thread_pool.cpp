@@ -1,8 +1,9 @@
 // ThreadPool (see thread_pool.hpp): an epoch counter the workers spin on, then futex-wait
 // on (std::atomic::wait), a counter the ranges of a job are taken from, and a pending
-// count the caller waits on the same way. Each range notes when it ended; after a job
-// with a Balance, the caller moves each range's speed there (units per second from the
-// job's start, so a worker starting late counts as slower) towards what it saw.
+// count the caller waits on the same way (how long they spin: the Sections open, and where
+// the thread they wait for runs). Each range notes when it ended; after a job with a
+// Balance, the caller moves each range's speed there (units per second from the job's
+// start, so a worker starting late counts as slower) towards what it saw.
 #include "runtime/thread_pool.hpp"
 
 #include <immintrin.h>
@@ -21,6 +22,8 @@ namespace nnjit::runtime {
 namespace {
 // ~50 us of pause instructions before a waiting thread sleeps.
 constexpr int kSpins = 2000;
+// While a Section is open, a waiting thread spins for up to 5 ms before it sleeps.
+constexpr auto kSectionSpin = std::chrono::milliseconds(5);
 // A job moves its call site's speeds a fifth of the way to what it saw: they follow the
 // last few runs of a step, and one run a thread was descheduled in moves them little.
 constexpr double kLearnRate = 0.2;
@@ -29,13 +32,22 @@ constexpr double kMaxLogSpeed = 2.0794415416798357;  // log(8)
 // A call site without a Balance: the equal split.
 const ThreadPool::Balance kEqual;
 
-template <class T, class Pred>
-void spin_then_wait(const std::atomic<T>& a, T old, Pred done) {
-  for (int i = 0; i < kSpins; ++i) {
-    if (done()) return;
+// Pause-spins until done(): kSpins times, then on while hold() (checked every 64 spins),
+// for up to kSectionSpin in all. Says whether done() came.
+template <class Pred, class Hold>
+bool spin(Pred done, Hold hold) {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point start{};
+  for (int i = 0;; ++i) {
+    if (done()) return true;
+    if (i >= kSpins && i % 64 == 0) {
+      if (!hold()) return false;
+      const Clock::time_point now = Clock::now();
+      if (start == Clock::time_point{}) start = now;
+      else if (now - start > kSectionSpin) return false;
+    }
     _mm_pause();
   }
-  while (!done()) a.wait(old, std::memory_order_acquire);
 }
 }  // namespace
 
@@ -46,7 +58,11 @@ ThreadPool::ThreadPool(int threads) : threads_(threads) {
   bounds_.resize(t + 1);
   done_ns_.resize(t);
   by_caller_.resize(t);
-  for (int w = 1; w < threads_; ++w) workers_.emplace_back([this] { loop(); });
+  cpu_set_t cpus;
+  fits_cpus_ = sched_getaffinity(getpid(), sizeof cpus, &cpus) == 0 && threads <= CPU_COUNT(&cpus);
+  kept_off_ = std::make_unique<std::atomic<bool>[]>(t);
+  range_cpu_ = std::make_unique<std::atomic<int>[]>(t);
+  for (std::size_t w = 1; w < t; ++w) workers_.emplace_back([this, w] { loop(w); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -114,6 +130,7 @@ void ThreadPool::work(int range, bool caller) {
   const auto w = static_cast<std::size_t>(range);
   const int64_t begin = bounds_[w], end = bounds_[w + 1];
   by_caller_[w] = caller;
+  if (!caller) range_cpu_[w].store(sched_getcpu(), std::memory_order_relaxed);
   if (begin < end) {
     try {
       job_.call(job_.fn, begin, end, range);
@@ -137,10 +154,20 @@ void ThreadPool::take_ranges(uint32_t epoch, bool caller) {
   }
 }
 
-void ThreadPool::loop() {
+void ThreadPool::loop(std::size_t w) {
   uint32_t seen = 0;
+  const auto job_came = [&] { return epoch_.load(std::memory_order_seq_cst) != seen; };
+  // Within a Section, unless on the caller's CPU (where spinning would keep it waiting).
+  const auto stay_up = [&] {
+    return sections_.load(std::memory_order_relaxed) > 0 && sched_getcpu() != caller_cpu_.load(std::memory_order_relaxed);
+  };
   for (;;) {
-    spin_then_wait(epoch_, seen, [&] { return epoch_.load(std::memory_order_acquire) != seen; });
+    if (!spin(job_came, stay_up)) {
+      sleepers_.fetch_add(1, std::memory_order_seq_cst);  // before the last look (run() reads it after publishing)
+      while (!job_came()) epoch_.wait(seen, std::memory_order_seq_cst);
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (kept_off_[w].load(std::memory_order_relaxed) && kept_off_[w].exchange(false)) run_anywhere();
     seen = epoch_.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_acquire)) return;
     take_ranges(seen, false);
@@ -158,15 +185,34 @@ void ThreadPool::run(int64_t n, const Split* split, Job job, Balance* learn) {
   }
   error_ = nullptr;
   pending_.store(threads_ - 1, std::memory_order_relaxed);
+  for (int w = 1; w < threads_; ++w) range_cpu_[w].store(-1, std::memory_order_relaxed);
   const uint32_t epoch = epoch_.load(std::memory_order_relaxed) + 1;
   next_.store(uint64_t{epoch} << 32 | 1, std::memory_order_relaxed);  // range 0 is ours
   start_ = Clock::now();
-  epoch_.store(epoch, std::memory_order_release);
+  caller_cpu_.store(sched_getcpu(), std::memory_order_relaxed);
+  epoch_.store(epoch, std::memory_order_seq_cst);
+  if (fits_cpus_ && sleepers_.load(std::memory_order_seq_cst) > 0) {
+    // Woken, a sleeping worker may be put on this CPU, where it would wait for the caller.
+    for (std::size_t w = 1; w < static_cast<std::size_t>(threads_); ++w) {
+      kept_off_[w].store(true, std::memory_order_relaxed);
+      keep_off_caller_cpu(workers_[w - 1]);
+    }
+  }
   epoch_.notify_all();
   work(0, true);
   take_ranges(epoch, true);
-  for (int left; (left = pending_.load(std::memory_order_acquire)) != 0;)
-    spin_then_wait(pending_, left, [&] { return pending_.load(std::memory_order_acquire) != left; });
+  // Within a Section, spin on unless a worker's range runs on this CPU (it waits for us).
+  const auto stay_up = [&] {
+    if (sections_.load(std::memory_order_relaxed) == 0) return false;
+    const int here = sched_getcpu();
+    for (int w = 1; w < threads_; ++w)
+      if (range_cpu_[w].load(std::memory_order_relaxed) == here) return false;
+    return true;
+  };
+  for (int left; (left = pending_.load(std::memory_order_acquire)) != 0;) {
+    const auto changed = [&] { return pending_.load(std::memory_order_acquire) != left; };
+    if (!spin(changed, stay_up)) pending_.wait(left, std::memory_order_acquire);
+  }
   if (learn) learn->learn(bounds_, done_ns_, by_caller_);
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }

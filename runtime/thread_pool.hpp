@@ -32,12 +32,22 @@
 //  - The first exception fn throws is rethrown on the caller after every range ended.
 //  - Workers spin for about 50 microseconds after each job (a model run issues a job per
 //    step), then sleep on a futex until the next one; an idle pool costs no CPU.
+//  - While a Section is open (Session::run holds one), a thread waiting for the next job or
+//    for the workers' ranges spins for up to 5 ms before it sleeps, unless the thread it
+//    waits for runs on its CPU: on a VM a sleeping thread's vCPU may take milliseconds to
+//    run it again, and a worker that woke too late for one job (the caller took its
+//    range) slept again before the next, so a run after an idle gap went at one
+//    thread's pace (mobilenet_v2 at 2 threads, a run every 20 ms: 7.1 ms, 1 thread 7.0).
+//    A job that finds a worker asleep keeps it off the caller's CPU until it runs again:
+//    woken, Linux may put it there (the other vCPU, halted, need not look idle), where it
+//    waits for the caller. Neither with more threads than the process has CPUs.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -53,6 +63,10 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int threads() const { return threads_; }
+  // Whether threads() <= the process's CPUs (else Sections change nothing), and how many
+  // workers are asleep (or about to be) now: for tests.
+  bool fits_cpus() const { return fits_cpus_; }
+  int asleep() const { return sleepers_.load(std::memory_order_relaxed); }
 
   // Where the ranges of a job over n units begin: range w is [bounds[w], bounds[w + 1]).
   using Split = std::vector<int64_t>;
@@ -75,6 +89,23 @@ class ThreadPool {
   };
 
   Split split(int64_t n, const Balance* balance);
+
+  // Open for the span of a model run (its jobs come one per step); nests, and sessions
+  // sharing the pool may each hold one. A null pool makes it do nothing.
+  class Section {
+   public:
+    explicit Section(ThreadPool* pool) : pool_(pool && pool->fits_cpus_ ? pool : nullptr) {
+      if (pool_) pool_->sections_.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~Section() {
+      if (pool_) pool_->sections_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    Section(const Section&) = delete;
+    Section& operator=(const Section&) = delete;
+
+   private:
+    ThreadPool* pool_;
+  };
 
   template <class Fn>
   void parallel_for(int64_t n, Fn&& fn, Balance* balance = nullptr) {
@@ -113,7 +144,7 @@ class ThreadPool {
   void work(int range, bool caller);  // one range of the current job
   // Runs ranges of job `epoch` until none is left to take.
   void take_ranges(uint32_t epoch, bool caller);
-  void loop();
+  void loop(std::size_t w);  // worker w (1..T-1)
 
   int threads_ = 1;
   std::mutex call_mutex_;  // one job at a time
@@ -126,6 +157,12 @@ class ThreadPool {
   std::atomic<uint64_t> next_{0};     // the current job's epoch << 32 | the next range to take
   std::atomic<int> pending_{0};       // ranges 1..T-1 of the current job not done yet
   std::atomic<bool> stop_{false};
+  std::atomic<int> sections_{0};     // Sections open
+  bool fits_cpus_ = false;           // threads <= the process's CPUs
+  std::atomic<int> caller_cpu_{-1};  // where the last job's caller ran
+  std::atomic<int> sleepers_{0};     // workers asleep (or about to be)
+  std::unique_ptr<std::atomic<bool>[]> kept_off_;  // per worker: run() kept it off its CPU
+  std::unique_ptr<std::atomic<int>[]> range_cpu_;  // per range: the CPU a worker runs it on
   std::mutex error_mutex_;
   std::exception_ptr error_;
   std::vector<std::thread> workers_;

@@ -1,7 +1,9 @@
 // ThreadPool: every index exactly once in contiguous ordered ranges (whichever thread
 // takes a range), range 0 on the caller, exceptions reach the caller, many calls in a row,
 // and callers from several threads take turns; a call site's Balance sizes the ranges by
-// how fast its threads ran them, and one split serves several jobs. The load's early
+// how fast its threads ran them, and one split serves several jobs. Within a Section a
+// worker waits for the next job awake; a worker found asleep is kept off the caller's CPU
+// until it runs, then may run anywhere again. The load's early
 // compile worker runs the work it is given once, on its own thread; a helper can be kept
 // off its caller's CPU.
 #include <doctest/doctest.h>
@@ -186,6 +188,93 @@ TEST_SUITE("runtime") {
     CHECK(pool.split(60, nullptr) == ThreadPool::Split{0, 30, 60});  // no Balance: equal
     ThreadPool three(3);
     CHECK_THROWS_AS(three.parallel_for(split, [](int64_t, int64_t, int) {}, nullptr), std::invalid_argument);
+  }
+
+  // Polls cond() for up to 2 s.
+  template <class Cond>
+  bool within_2s(Cond cond) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    while (!cond())
+      if (std::chrono::steady_clock::now() > until) return false;
+      else std::this_thread::sleep_for(std::chrono::microseconds(100));
+    return true;
+  }
+
+  void busy_for(std::chrono::microseconds d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+  }
+
+  TEST_CASE("thread pool: within a Section a worker waits for the next job awake; closed, it sleeps") {
+    ThreadPool pool(2);
+    if (!pool.fits_cpus()) {
+      MESSAGE("skipped: one CPU");
+      return;
+    }
+    const std::thread::id caller = std::this_thread::get_id();
+    const auto noop = [](int64_t, int64_t, int) {};
+    pool.parallel_for(2, noop);
+    CHECK(within_2s([&] { return pool.asleep() == 1; }));  // ~50 us after its job
+    // 2 ms after a job the worker ran, still spinning. A worker that finds itself on the
+    // caller's CPU sleeps (it would keep the caller waiting): tries until one is not.
+    bool awake = false;
+    for (int k = 0; k < 10 && !awake; ++k) {
+      ThreadPool::Section section(&pool);
+      ThreadPool::Section nested(&pool);
+      bool worker_ran = false;
+      for (int j = 0; j < 200 && !worker_ran; ++j)
+        pool.parallel_for(2, [&](int64_t, int64_t, int range) {
+          if (range == 1) worker_ran = std::this_thread::get_id() != caller;
+        });
+      busy_for(std::chrono::microseconds(2000));
+      awake = worker_ran && pool.asleep() == 0;
+    }
+    CHECK(awake);
+    CHECK(within_2s([&] { return pool.asleep() == 1; }));  // every Section closed
+    ThreadPool::Section none(nullptr);                     // one thread: nothing to do
+  }
+
+  TEST_CASE("thread pool: a worker found asleep runs off the caller's CPU, then may run anywhere") {
+    ThreadPool pool(2);
+    if (!pool.fits_cpus()) {
+      MESSAGE("skipped: one CPU");
+      return;
+    }
+    cpu_set_t process;
+    REQUIRE(sched_getaffinity(0, sizeof process, &process) == 0);
+    int apart = 0;
+    for (int k = 0; k < 5; ++k) {
+      REQUIRE(within_2s([&] { return pool.asleep() == 1; }));
+      std::atomic<bool> ran{false};
+      int caller_cpu = -1, worker_cpu = -1;
+      cpu_set_t worker_mask;
+      CPU_ZERO(&worker_mask);
+      pool.parallel_for(2, [&](int64_t, int64_t, int range) {
+        if (range == 0) {
+          caller_cpu = sched_getcpu();
+          within_2s([&] { return ran.load(); });  // the worker takes range 1
+        } else {
+          worker_cpu = sched_getcpu();
+          sched_getaffinity(0, sizeof worker_mask, &worker_mask);
+          ran = true;
+        }
+      });
+      CHECK(CPU_EQUAL(&worker_mask, &process));  // kept off only until it ran
+      apart += worker_cpu != caller_cpu;
+    }
+    CHECK(apart >= 4);  // the caller may move while it sleeps in its range
+  }
+
+  TEST_CASE("thread pool: with more threads than CPUs, Sections change nothing; jobs still run") {
+    cpu_set_t process;
+    REQUIRE(sched_getaffinity(0, sizeof process, &process) == 0);
+    ThreadPool pool(CPU_COUNT(&process) + 1);
+    CHECK_FALSE(pool.fits_cpus());
+    ThreadPool::Section section(&pool);
+    std::atomic<int64_t> count{0};
+    for (int k = 0; k < 100; ++k) pool.parallel_for(50, [&](int64_t b, int64_t e, int) { count += e - b; });
+    CHECK(count == 5000);
   }
 
   TEST_CASE("thread pool: bad thread counts are refused") {
