@@ -2,13 +2,16 @@
 """nnjit against ONNX Runtime 1.30 (npm onnxruntime-node, CPU) on every zoo model, side by side.
 
     bench/compare_ort.py [--nnjit build/bin/nnjit] [--models mobilenet_v2,resnet50]
-                         [--threads 1,2] [--iterations 50] [--rounds 3] [--out bench/results]
+                         [--threads 1,2] [--iterations 50] [--rounds 3] [--gap-ms 0] [--out bench/results]
 
 For each model and thread count it alternates the two runtimes `--rounds` times (nnjit
 bench --json, then bench/ort/runner.mjs), takes the median of each side's p50 latency and
 load time (nnjit: parse + optimise + plan + compile; ORT: session creation), and prints a
 markdown table of medians and ratios (ORT / nnjit: above 1 means nnjit is faster). It
 writes ort_compare.md, ort_compare.json and ort_compare.png into --out.
+
+With --gap-ms G both sides idle G ms before each timed run (a service whose requests come
+spaced out: threads asleep, caches cooled); the files are then ort_compare_gapGms.*.
 
 ONNX Runtime is installed on first use with
 `npm install --ignore-scripts --prefix bench/ort onnxruntime-node@1.30.0` (its install
@@ -33,17 +36,17 @@ def ensure_ort():
                     "onnxruntime-node@1.30.0"], check=True, stdout=subprocess.DEVNULL)
 
 
-def run_nnjit(nnjit, model, inp, threads, iterations, warmup):
+def run_nnjit(nnjit, model, inp, threads, iterations, warmup, gap_ms):
     out = subprocess.run([nnjit, "bench", model, "--input", inp, "--threads", str(threads), "--iterations",
-                          str(iterations), "--warmup", str(warmup), "--json"], check=True, capture_output=True,
-                         text=True).stdout
+                          str(iterations), "--warmup", str(warmup), "--gap-ms", str(gap_ms), "--json"], check=True,
+                         capture_output=True, text=True).stdout
     j = json.loads(out.strip().splitlines()[-1])
     return {"p50_ms": j["latency_ms"]["p50"], "load_ms": j["load_ms"]["total"]}
 
 
-def run_ort(model, inp, threads, iterations, warmup):
+def run_ort(model, inp, threads, iterations, warmup, gap_ms):
     out = subprocess.run(["node", os.path.join(ORT_DIR, "runner.mjs"), model, inp, str(threads), str(iterations),
-                          str(warmup)], check=True, capture_output=True, text=True, cwd=ORT_DIR).stdout
+                          str(warmup), str(gap_ms)], check=True, capture_output=True, text=True, cwd=ORT_DIR).stdout
     j = json.loads(out.strip().splitlines()[-1])
     return {"p50_ms": j["p50_ms"], "load_ms": j["load_ms"]}
 
@@ -79,6 +82,7 @@ def main():
     ap.add_argument("--iterations", type=int, default=50)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--gap-ms", type=float, default=0, help="idle ms before each timed run (default 0)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = ap.parse_args()
 
@@ -94,8 +98,8 @@ def main():
         for t in (int(x) for x in args.threads.split(",")):
             nn, ort = [], []
             for _ in range(args.rounds):  # alternate, so drifts of a shared machine hit both
-                nn.append(run_nnjit(args.nnjit, model, inp, t, args.iterations, args.warmup))
-                ort.append(run_ort(model, inp, t, args.iterations, args.warmup))
+                nn.append(run_nnjit(args.nnjit, model, inp, t, args.iterations, args.warmup, args.gap_ms))
+                ort.append(run_ort(model, inp, t, args.iterations, args.warmup, args.gap_ms))
             med = lambda runs, key: statistics.median(r[key] for r in runs)
             row = {"model": name, "threads": t,
                    "ort_p50_ms": med(ort, "p50_ms"), "nnjit_p50_ms": med(nn, "p50_ms"),
@@ -116,11 +120,13 @@ def main():
     table = "\n".join(lines)
     print(table)
     os.makedirs(args.out, exist_ok=True)
-    open(os.path.join(args.out, "ort_compare.md"), "w").write(
+    stem = os.path.join(args.out, "ort_compare" + (f"_gap{args.gap_ms:g}ms" if args.gap_ms > 0 else ""))
+    spaced = f", each after {args.gap_ms:g} ms idle" if args.gap_ms > 0 else ""
+    open(stem + ".md", "w").write(
         f"ONNX Runtime 1.30 (npm onnxruntime-node, CPU, sequential, all optimisations) vs nnjit; "
-        f"medians of {args.rounds} alternated rounds of {args.iterations} runs.\n\n" + table + "\n")
-    json.dump(rows, open(os.path.join(args.out, "ort_compare.json"), "w"), indent=1)
-    draw(rows, os.path.join(args.out, "ort_compare.png"))
+        f"medians of {args.rounds} alternated rounds of {args.iterations} runs{spaced}.\n\n" + table + "\n")
+    json.dump(rows, open(stem + ".json", "w"), indent=1)
+    draw(rows, stem + ".png")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ const std::map<std::string, CommandFlags>& command_flags() {
        {{"--threads", "--isa", "--dim", "--max-arena-bytes", "--input", "--output-dir", "--expect", "--tolerance"}, {"--help"}, true}},
       {"bench",
        {{"--threads", "--isa", "--dim", "--max-arena-bytes", "--input", "--iterations", "--warmup", "--scenario",
-         "--min-queries", "--min-duration", "--streams"},
+         "--min-queries", "--min-duration", "--streams", "--gap-ms"},
         {"--help", "--json"},
         true}},
   };
@@ -131,6 +131,9 @@ void apply(CliArgs& a, const std::string& flag, const std::string& value) {
     a.min_duration_s = parse_double(flag, value);
   } else if (flag == "--streams") {
     a.streams = static_cast<int>(parse_int(flag, value, 1, kMaxThreads));
+  } else if (flag == "--gap-ms") {
+    a.gap_ms = parse_double(flag, value);
+    if (a.gap_ms > 60'000) throw_invalid("--gap-ms must be at most 60000, got " + value);
   } else if (flag == "--json") {
     a.json = true;
   } else if (flag == "--help") {
@@ -194,6 +197,8 @@ CliArgs parse_args(int argc, char** argv) {
     }
   }
   if (a.help) return a;
+  if (a.gap_ms > 0 && a.scenario == "offline")
+    throw_invalid("--gap-ms applies to one stream (the plain loop or single-stream), not to offline");
   if (flags.takes_model) {
     if (positional.empty()) throw_invalid("nnjit " + cmd + ": missing MODEL");
     if (positional.size() > 1) throw_invalid("nnjit " + cmd + ": unexpected argument '" + positional[1] + "'");
@@ -256,6 +261,8 @@ std::string usage(const std::string& command) {
            "  --min-duration S      (scenarios) at least S seconds (default 60)\n"
            "  --streams N           (offline) concurrent sessions, one thread each running --threads\n"
            "                        workers (default: one stream per core available)\n"
+           "  --gap-ms G            (loop, single-stream) idle G ms before each timed run, as a\n"
+           "                        service whose requests come spaced out (default 0: back to back)\n"
            "  --json                end stdout with one JSON line (fields in tools/README.md)\n";
   return kOverview;
 }

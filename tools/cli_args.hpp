@@ -43,6 +43,7 @@ struct CliArgs {
   int64_t min_queries = 1024;   // a scenario runs until it has issued this many queries
   double min_duration_s = 60;   // ... and this many seconds have passed (MLPerf's minimums)
   int streams = 0;              // offline: concurrent sessions (0 = one per core available)
+  double gap_ms = 0;            // one stream: idle milliseconds before each timed run
 };
 
 CliArgs parse_args(int argc, char** argv);

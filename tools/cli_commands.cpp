@@ -358,14 +358,17 @@ double seconds_since(BenchClock::time_point t0) {
 }
 
 // One query after another on one session: the plain loop (exactly --iterations runs), or
-// MLPerf's single-stream (until both --min-queries and --min-duration are reached).
+// MLPerf's single-stream (until both --min-queries and --min-duration are reached); with
+// --gap-ms the session idles that long before each one.
 BenchRuns run_one_stream(Session& session, const std::vector<NamedTensor>& inputs, const CliArgs& a) {
   for (int i = 0; i < a.warmup; ++i) session.run(inputs);
   BenchRuns r;
   const bool mlperf = a.scenario == "single-stream";
   r.ms.reserve(static_cast<std::size_t>(mlperf ? a.min_queries : a.iterations));
   const auto start = BenchClock::now();
+  const auto gap = std::chrono::duration<double, std::milli>(a.gap_ms);
   for (;;) {
+    if (a.gap_ms > 0) std::this_thread::sleep_for(gap);
     const auto t0 = BenchClock::now();
     session.run(inputs);
     r.ms.push_back(std::chrono::duration<double, std::milli>(BenchClock::now() - t0).count());
@@ -460,6 +463,7 @@ int cmd_bench(const CliArgs& a) {
 
   std::cout << "model: " << a.model << "\n"
             << "scenario: " << scenario << "  streams: " << r.streams << "  threads: " << a.threads
+            << (a.gap_ms > 0 ? "  gap ms: " + fmt(a.gap_ms) : "")
             << "  warmup: " << a.warmup << "  queries: " << sorted.size() << "  duration s: " << fmt(r.wall_s) << "\n"
             << "load ms: " << load_times_line(lt) << "\n"
             << "latency ms: p50 " << fmt_ms(p50) << "  p90 " << fmt_ms(p90) << "  p99 " << fmt_ms(p99)
@@ -471,7 +475,8 @@ int cmd_bench(const CliArgs& a) {
   if (a.json) {
     std::cout << "{\"model\": \"" << json_escape(a.model) << "\", \"threads\": " << a.threads
               << ", \"iterations\": " << sorted.size() << ", \"scenario\": \"" << scenario
-              << "\", \"streams\": " << r.streams << ", \"duration_s\": " << json_num(r.wall_s)
+              << "\", \"streams\": " << r.streams << ", \"gap_ms\": " << json_num(a.gap_ms)
+              << ", \"duration_s\": " << json_num(r.wall_s)
               << ", \"load_ms\": {\"parse\": " << json_num(lt.parse)
               << ", \"optimize\": " << json_num(lt.optimize) << ", \"plan\": " << json_num(lt.plan)
               << ", \"compile\": " << json_num(lt.compile) << ", \"total\": " << json_num(lt.total)

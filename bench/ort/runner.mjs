@@ -1,6 +1,7 @@
 // Times ONNX Runtime (npm onnxruntime-node, CPU) on one model, the way compare_ort.py
 // times nnjit: session creation, then warmup runs, then timed runs of one input.
-//   node bench/ort/runner.mjs MODEL INPUT.npy THREADS ITERATIONS WARMUP
+//   node bench/ort/runner.mjs MODEL INPUT.npy THREADS ITERATIONS WARMUP [GAP_MS]
+// (GAP_MS: idle milliseconds before each timed run, untimed, as nnjit bench --gap-ms.)
 // Prints one JSON object: {"load_ms", "p50_ms", "p90_ms", "mean_ms", "iterations"}.
 import fs from 'fs';
 import { createRequire } from 'module';
@@ -17,7 +18,8 @@ function readNpy(path) {  // float32, C order, little-endian: what tools/export_
   return { shape, data };
 }
 
-const [model, input, threads, iterations, warmup] = process.argv.slice(2);
+const [model, input, threads, iterations, warmup, gapMs = '0'] = process.argv.slice(2);
+const idle = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const t0 = performance.now();
 const session = await ort.InferenceSession.create(model, {
   intraOpNumThreads: Number(threads), interOpNumThreads: 1, executionMode: 'sequential',
@@ -29,6 +31,7 @@ const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', data, shape) 
 for (let i = 0; i < Number(warmup); ++i) await session.run(feeds);
 const times = [];
 for (let i = 0; i < Number(iterations); ++i) {
+  if (Number(gapMs) > 0) await idle(Number(gapMs));
   const a = performance.now();
   await session.run(feeds);
   times.push(performance.now() - a);

@@ -220,7 +220,26 @@ TEST_CASE("bench --scenario: MLPerf's single-stream and offline, run to both min
     REQUIRE(j.ok());
     CHECK(j.strings().at("scenario") == "loop");
   }
+  SUBCASE("--gap-ms: idle before each timed run, not timed; named in the summary and the JSON") {
+    CliResult r = run_cli({"bench", model, "--iterations", "10", "--warmup", "1", "--gap-ms", "20", "--json"});
+    check_ok(r);
+    JsonKeys j(last_line(r.out));
+    REQUIRE(j.ok());
+    CHECK(j.number("gap_ms") == 20);
+    CHECK(j.number("duration_s") >= 10 * 0.020);                // the gaps are in the wall time
+    CHECK(j.number("latency_ms.p50") < 20);                     // and not in the runs
+    CHECK(contains(r.out, "gap ms: 20"));
+    CliResult plain = run_cli({"bench", model, "--iterations", "2", "--json"});
+    check_ok(plain);
+    JsonKeys p(last_line(plain.out));
+    REQUIRE(p.ok());
+    CHECK(p.number("gap_ms") == 0);
+    CHECK_FALSE(contains(plain.out, "gap ms"));
+  }
   SUBCASE("bad scenario arguments") {
+    check_refused(run_cli({"bench", model, "--gap-ms", "-1"}), 2, {"--gap-ms"});
+    check_refused(run_cli({"bench", model, "--gap-ms", "60001"}), 2, {"--gap-ms", "60000"});
+    check_refused(run_cli({"bench", model, "--scenario", "offline", "--gap-ms", "5"}), 2, {"--gap-ms", "offline"});
     check_refused(run_cli({"bench", model, "--scenario", "server"}), 2, {"--scenario", "server"});
     check_refused(run_cli({"bench", model, "--min-queries", "0"}), 2, {"--min-queries"});
     check_refused(run_cli({"bench", model, "--min-duration", "-1"}), 2, {"--min-duration"});
