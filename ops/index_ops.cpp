@@ -1,11 +1,16 @@
 // Ops that index, rearrange or make tensors from shapes: Size, CastLike, GatherElements,
-// Trilu, CumSum, DepthToSpace, SpaceToDepth, EyeLike, OneHot.
+// Trilu, CumSum, DepthToSpace, SpaceToDepth, EyeLike, OneHot, TopK, GatherND, ScatterND,
+// ScatterElements and Scatter (its name before opset 11).
 //
 // Element types follow the elementwise group: ops that only move elements take every type
-// a reference op can hold (ew::kAllTypes; DepthToSpace/SpaceToDepth any storable type,
-// being byte shuffles), ops that add take float32/int32/int64.
+// a reference op can hold (ew::kAllTypes; DepthToSpace/SpaceToDepth, GatherND and the
+// scatters without a reduction any storable type, being byte shuffles), ops that add take
+// float32/int32/int64 (the scatter reductions float64 too). TopK sorts the numeric types.
+// An index outside its dim is refused at run time, naming the op, index and dim.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <numeric>
 
 #include "ops/elementwise.hpp"
 #include "ops/registry.hpp"
@@ -74,25 +79,31 @@ void infer_gather_elements(InferContext& c) {
   c.set_output(0, c.dtype(0), c.shape(1));
 }
 
-void compute_gather_elements(const ComputeContext& c) {
-  const Tensor &data = c.in(0), &indices = c.in(1);
-  Tensor& y = c.out(0);
-  const int r = data.rank();
+// The offset in data of the element each index addresses: its own coordinates, with the
+// index in place of the one along `axis` (attribute, negative allowed). Indices outside
+// [-n, n) for that axis of size n are refused, naming `op`.
+std::vector<int64_t> element_offsets(const ComputeContext& c, const Tensor& data, const Tensor& indices, const char* op) {
   const int64_t a = c.attrs.get_int("axis", 0);
-  const auto axis = static_cast<std::size_t>(a < 0 ? a + r : a);
-  // Offsets into data of each output element, without the gathered axis' term.
+  const auto axis = static_cast<std::size_t>(a < 0 ? a + data.rank() : a);
   std::vector<int64_t> st = strides_of(data.shape());
   const int64_t axis_stride = st[axis], n = data.shape()[axis];
   st[axis] = 0;
-  std::vector<int64_t> offset(static_cast<std::size_t>(y.numel()));
-  for_each_broadcast(y.shape(), {st}, [&](int64_t e, const std::vector<int64_t>& off) {
+  std::vector<int64_t> offsets(static_cast<std::size_t>(indices.numel()));
+  for_each_broadcast(indices.shape(), {st}, [&](int64_t e, const std::vector<int64_t>& off) {
     int64_t k = int_at(indices, e);
     if (k < -n || k >= n)
-      throw_invalid("GatherElements: index " + std::to_string(k) + " is out of range for axis " +
+      throw_invalid(std::string(op) + ": index " + std::to_string(k) + " is out of range for axis " +
                     std::to_string(axis) + " of size " + std::to_string(n));
     if (k < 0) k += n;
-    offset[static_cast<std::size_t>(e)] = off[0] + k * axis_stride;
+    offsets[static_cast<std::size_t>(e)] = off[0] + k * axis_stride;
   });
+  return offsets;
+}
+
+void compute_gather_elements(const ComputeContext& c) {
+  const Tensor& data = c.in(0);
+  Tensor& y = c.out(0);  // the shape of the indices
+  const std::vector<int64_t> offset = element_offsets(c, data, c.in(1), "GatherElements");
   dispatch<NNJIT_EW_ALL>(data.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* src = data.data<T>();
@@ -366,6 +377,311 @@ void compute_onehot(const ComputeContext& c) {
   });
 }
 
+// ---- TopK: the k largest (or smallest) along an axis, with their indices ----------------
+
+// The order TopK lists elements in: larger first (smaller first when !largest), the lower
+// index first among equals. NaN counts as larger than every number (as ONNX Runtime and
+// numpy's sort do), so it leads with largest and trails without; NaNs keep index order.
+template <class T>
+bool topk_before(T va, int64_t a, T vb, int64_t b, bool largest) {
+  if constexpr (std::is_floating_point_v<T>) {
+    const bool na = std::isnan(va), nb = std::isnan(vb);
+    if (na || nb) return na != nb ? (largest ? na : nb) : a < b;
+  }
+  if (va < vb || vb < va) return largest ? vb < va : va < vb;
+  return a < b;
+}
+
+// TopK's element types: the numeric ones a reference op can hold (not bool).
+#define NNJIT_TOPK_TYPES float, double, int64_t, int32_t, int8_t, uint8_t
+constexpr std::initializer_list<DType> kTopKTypes = {DType::Float32, DType::Float64, DType::Int64,
+                                                     DType::Int32,   DType::Int8,    DType::UInt8};
+
+// K is the attribute k before opset 10 and a one-element int64 input after; a K outside
+// [0, n] is refused (K = 0 gives empty outputs).
+int64_t topk_k(const Attributes& attrs, int opset, const Tensor* k_input, int64_t n, const std::string& where) {
+  int64_t k;
+  if (opset < 10) {
+    if (!attrs.has("k")) throw_invalid(where + ": attribute 'k' is required");
+    k = attrs.get_int("k", 0);
+  } else {
+    if (k_input->dtype() != DType::Int64)
+      throw_invalid(where + ": K must be int64, got " + dtype_name(k_input->dtype()));
+    if (k_input->rank() > 1 || k_input->numel() != 1)
+      throw_invalid(where + ": K must hold one value, got shape " + shape_str(k_input->shape()));
+    k = int_at(*k_input, 0);
+  }
+  if (k < 0 || k > n)
+    throw_invalid(where + ": K = " + std::to_string(k) + " is outside [0, " + std::to_string(n) +
+                  "], the size of the axis");
+  return k;
+}
+
+void infer_topk(InferContext& c) {
+  c.require_inputs(c.opset < 10 ? 1 : 2, c.opset < 10 ? 1 : 2);
+  c.require_type(0, kTopKTypes);
+  if (c.rank(0) < 1) c.fail("X must have rank >= 1");
+  const int axis = c.axis(c.attrs.get_int("axis", -1), c.rank(0));
+  if (c.opset >= 11) {
+    flag_attr(c, "largest", 1);
+    flag_attr(c, "sorted", 1);
+  }
+  // The outputs' shape depends on K, so it must be known at load.
+  Shape out = c.shape(0);
+  const std::size_t a = static_cast<std::size_t>(axis);
+  out[a] = topk_k(c.attrs, c.opset, c.opset < 10 ? nullptr : &c.constant(1, "K"), out[a], c.where());
+  c.set_output(0, c.dtype(0), out);
+  c.set_output(1, DType::Int64, out);
+}
+
+// sorted = 0 leaves the order to the implementation; this one sorts anyway.
+void compute_topk(const ComputeContext& c) {
+  const Tensor& x = c.in(0);
+  Tensor* values = c.outputs.size() > 0 ? c.outputs[0] : nullptr;
+  Tensor* indices = c.outputs.size() > 1 ? c.outputs[1] : nullptr;
+  const int64_t a = c.attrs.get_int("axis", -1);
+  const int axis = static_cast<int>(a < 0 ? a + x.rank() : a);
+  const int64_t n = x.dim(axis);
+  const int64_t k = topk_k(c.attrs, c.opset, c.opset < 10 ? nullptr : &c.in(1), n, "TopK");
+  const bool largest = c.opset < 11 || c.attrs.get_int("largest", 1) != 0;
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= x.dim(d);
+  for (int d = axis + 1; d < x.rank(); ++d) inner *= x.dim(d);
+  if (k == 0 || outer == 0 || inner == 0) return;  // n may be huge when X is empty
+  std::vector<int64_t> order(static_cast<std::size_t>(n));
+  dispatch<NNJIT_TOPK_TYPES>(x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* src = x.data<T>();
+    T* vdst = values ? values->data<T>() : nullptr;
+    int64_t* idst = indices ? indices->data<int64_t>() : nullptr;
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) {
+        const T* row = src + o * n * inner + i;  // element t at row[t * inner]
+        std::iota(order.begin(), order.end(), int64_t{0});
+        std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int64_t p, int64_t q) {
+          return topk_before(row[p * inner], p, row[q * inner], q, largest);
+        });
+        for (int64_t t = 0; t < k; ++t) {
+          const int64_t e = (o * k + t) * inner + i, at = order[static_cast<std::size_t>(t)];
+          if (vdst) vdst[e] = row[at * inner];
+          if (idst) idst[e] = at;
+        }
+      }
+  });
+}
+
+// ---- GatherND and ScatterND: slices addressed by index tuples ----------------------------
+
+// The element offset in data of the slice each index tuple points at. indices' last dim
+// holds the tuples, each indexing data's dims [batch, batch + m); indices' first `batch`
+// dims walk together with data's. Negative indices count from the end; any index outside
+// [-size, size) is refused.
+std::vector<int64_t> tuple_offsets(const Shape& data_shape, const Tensor& indices, int batch, const char* op) {
+  const int64_t m = indices.dim(indices.rank() - 1);
+  const std::vector<int64_t> st = strides_of(data_shape);
+  int64_t batches = 1;
+  for (int d = 0; d < batch; ++d) batches *= data_shape[static_cast<std::size_t>(d)];
+  const int64_t tuples = m ? indices.numel() / m : 0, per_batch = batches ? tuples / batches : 0;
+  const int64_t batch_stride = batch ? st[static_cast<std::size_t>(batch - 1)] : 0;
+  std::vector<int64_t> offsets(static_cast<std::size_t>(tuples));
+  for (int64_t t = 0; t < tuples; ++t) {
+    int64_t off = t / per_batch * batch_stride;
+    for (int64_t j = 0; j < m; ++j) {
+      const auto d = static_cast<std::size_t>(batch + j);
+      int64_t v = int_at(indices, t * m + j);
+      if (v < -data_shape[d] || v >= data_shape[d])
+        throw_invalid(std::string(op) + ": index " + std::to_string(v) + " is out of range for dim " +
+                      std::to_string(d) + " of data " + shape_str(data_shape));
+      if (v < 0) v += data_shape[d];
+      off += v * st[d];
+    }
+    offsets[static_cast<std::size_t>(t)] = off;
+  }
+  return offsets;
+}
+
+// Data (input 0) and integer indices (input 1) both of rank >= 1.
+void require_nd_ranks(const InferContext& c) {
+  require_index_type(c, 1, "indices");
+  if (c.rank(0) < 1) c.fail("data must have rank >= 1");
+  if (c.rank(1) < 1) c.fail("indices must have rank >= 1");
+}
+
+// The length m of the index tuples (indices' last dim), which must be in [1, r - batch]
+// for data of rank r.
+int64_t tuple_size(const InferContext& c, int batch) {
+  const int64_t m = c.shape(1).back();
+  if (m < 1 || m > c.rank(0) - batch)
+    c.fail("the last dim of indices " + shape_str(c.shape(1)) + " must be in [1, " + std::to_string(c.rank(0) - batch) +
+           "] for data " + shape_str(c.shape(0)) + (batch ? " and batch_dims " + std::to_string(batch) : ""));
+  return m;
+}
+
+// batch_dims exists from opset 12.
+int gathernd_batch(const Attributes& attrs, int opset) {
+  return opset < 12 ? 0 : static_cast<int>(attrs.get_int("batch_dims", 0));
+}
+
+void infer_gathernd(InferContext& c) {
+  c.require_inputs(2, 2);
+  tensor_detail::require_storable(c, 0);
+  require_nd_ranks(c);
+  const int64_t b = c.opset < 12 ? 0 : c.attrs.get_int("batch_dims", 0);
+  if (b < 0 || b >= std::min(c.rank(0), c.rank(1)))
+    c.fail("batch_dims " + std::to_string(b) + " must be in [0, min(rank(data), rank(indices))), data " +
+           shape_str(c.shape(0)) + ", indices " + shape_str(c.shape(1)));
+  const int batch = static_cast<int>(b);
+  const Shape &data = c.shape(0), &idx = c.shape(1);
+  if (!std::equal(data.begin(), data.begin() + batch, idx.begin()))
+    c.fail("the first " + std::to_string(batch) + " dims (batch_dims) of data " + shape_str(data) + " and indices " +
+           shape_str(idx) + " differ");
+  const int64_t m = tuple_size(c, batch);
+  Shape out(idx.begin(), idx.end() - 1);
+  out.insert(out.end(), data.begin() + batch + m, data.end());
+  c.set_output(0, c.dtype(0), out);
+}
+
+// Byte copies: GatherND moves whole slices, whatever the element type.
+void compute_gathernd(const ComputeContext& c) {
+  const Tensor& data = c.in(0);
+  Tensor& y = c.out(0);
+  const int batch = gathernd_batch(c.attrs, c.opset);
+  const std::vector<int64_t> offsets = tuple_offsets(data.shape(), c.in(1), batch, "GatherND");
+  const std::size_t slice = offsets.empty() ? 0 : y.nbytes() / offsets.size(), es = dtype_size(data.dtype());
+  const auto* src = static_cast<const unsigned char*>(data.raw());
+  auto* dst = static_cast<unsigned char*>(y.raw());
+  for (std::size_t t = 0; t < offsets.size(); ++t)
+    if (slice) std::memcpy(dst + t * slice, src + static_cast<std::size_t>(offsets[t]) * es, slice);
+}
+
+// Scatter reductions: updates overwrite (none) or combine with what is there. Integers
+// wrap; max and min pass NaN on, as numpy's maximum and minimum do.
+enum class Reduction { None, Add, Mul, Max, Min };
+
+// The attribute exists from opset 16 (none, add, mul); max and min join at opset 18.
+Reduction scatter_reduction(const Attributes& attrs, int opset, const std::string& where) {
+  if (opset < 16) return Reduction::None;
+  const std::string r = attrs.get_string("reduction", "none");
+  if (r == "none") return Reduction::None;
+  if (r == "add") return Reduction::Add;
+  if (r == "mul") return Reduction::Mul;
+  if ((r == "max" || r == "min") && opset < 18)
+    throw_invalid(where + ": reduction '" + r + "' needs opset 18, the model has opset " + std::to_string(opset));
+  if (r == "max") return Reduction::Max;
+  if (r == "min") return Reduction::Min;
+  throw_invalid(where + ": reduction must be none, add, mul, max or min, got '" + r + "'");
+}
+
+// What an element becomes when an update reaches it.
+template <class T>
+T combine(Reduction red, T old, T update) {
+  switch (red) {
+    case Reduction::Add:
+      if constexpr (std::is_floating_point_v<T>)
+        return old + update;
+      else
+        return ew::wrap_add(old, update);
+    case Reduction::Mul:
+      if constexpr (std::is_floating_point_v<T>)
+        return old * update;
+      else
+        return ew::wrap_mul(old, update);
+    case Reduction::Max: return ew::max_nan(old, update);
+    case Reduction::Min: return ew::min_nan(old, update);
+    case Reduction::None: break;
+  }
+  return update;
+}
+
+// The types a scatter reduction computes in; without one, any storable type moves.
+#define NNJIT_SCATTER_MATH_TYPES float, double, int32_t, int64_t
+void require_scatter_types(const InferContext& c, Reduction red) {
+  if (red == Reduction::None)
+    tensor_detail::require_storable(c, 0);
+  else
+    c.require_type(0, {DType::Float32, DType::Float64, DType::Int32, DType::Int64});
+  c.require_same_type(0, 2);
+}
+
+// y = data, then slice t of updates (`slice` elements) goes to y at offsets[t] in order,
+// so that with reduction none the last of duplicate indices wins.
+void scatter_slices(const Tensor& data, const Tensor& updates, Tensor& y, const std::vector<int64_t>& offsets,
+                    int64_t slice, Reduction red) {
+  if (!y.same_storage(data)) tensor_detail::copy_all(data, y);
+  if (red == Reduction::None) {
+    const std::size_t es = dtype_size(y.dtype()), bytes = static_cast<std::size_t>(slice) * es;
+    const auto* src = static_cast<const unsigned char*>(updates.raw());
+    auto* dst = static_cast<unsigned char*>(y.raw());
+    for (std::size_t t = 0; t < offsets.size(); ++t)
+      if (bytes) std::memcpy(dst + static_cast<std::size_t>(offsets[t]) * es, src + t * bytes, bytes);
+    return;
+  }
+  dispatch<NNJIT_SCATTER_MATH_TYPES>(y.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* src = updates.data<T>();
+    T* dst = y.data<T>();
+    for (std::size_t t = 0; t < offsets.size(); ++t)
+      for (int64_t s = 0; s < slice; ++s) {
+        T& d = dst[offsets[t] + s];
+        d = combine(red, d, src[static_cast<int64_t>(t) * slice + s]);
+      }
+  });
+}
+
+void infer_scatternd(InferContext& c) {
+  c.require_inputs(3, 3);
+  require_scatter_types(c, scatter_reduction(c.attrs, c.opset, c.where()));
+  require_nd_ranks(c);
+  const int64_t m = tuple_size(c, 0);
+  const Shape &data = c.shape(0), &idx = c.shape(1);
+  Shape want(idx.begin(), idx.end() - 1);
+  want.insert(want.end(), data.begin() + m, data.end());
+  if (c.shape(2) != want)
+    c.fail("updates " + shape_str(c.shape(2)) + " must have shape " + shape_str(want) + " (indices " + shape_str(idx) +
+           " into data " + shape_str(data) + ")");
+  c.set_output(0, c.dtype(0), data);
+}
+
+void compute_scatternd(const ComputeContext& c) {
+  const Tensor& data = c.in(0);
+  const std::vector<int64_t> offsets = tuple_offsets(data.shape(), c.in(1), 0, "ScatterND");
+  const int64_t slice = offsets.empty() ? 0 : c.in(2).numel() / static_cast<int64_t>(offsets.size());
+  scatter_slices(data, c.in(2), c.out(0), offsets, slice, scatter_reduction(c.attrs, c.opset, "ScatterND"));
+}
+
+// ---- ScatterElements (and Scatter, its name before opset 11) ------------------------------
+
+// y = data, then y[i...] with indices[i...] in place of i_axis receives updates[i...]:
+// GatherElements run backwards. `reduces` is false for Scatter, which has no reduction.
+void infer_scatter_elements_as(InferContext& c, bool reduces) {
+  c.require_inputs(3, 3);
+  require_scatter_types(c, reduces ? scatter_reduction(c.attrs, c.opset, c.where()) : Reduction::None);
+  require_index_type(c, 1, "indices");
+  const int r = c.rank(0);
+  if (r < 1) c.fail("data must have rank >= 1");
+  if (c.rank(1) != r)
+    c.fail("indices " + shape_str(c.shape(1)) + " must have the rank of data " + shape_str(c.shape(0)));
+  if (c.shape(2) != c.shape(1))
+    c.fail("updates " + shape_str(c.shape(2)) + " must have the shape of indices " + shape_str(c.shape(1)));
+  const int axis = c.axis(c.attrs.get_int("axis", 0), r);
+  for (int d = 0; d < r; ++d)
+    if (d != axis && c.shape(1)[static_cast<std::size_t>(d)] > c.shape(0)[static_cast<std::size_t>(d)])
+      c.fail("indices " + shape_str(c.shape(1)) + " exceed data " + shape_str(c.shape(0)) + " in dim " +
+             std::to_string(d));
+  c.set_output(0, c.dtype(0), c.shape(0));
+}
+
+void scatter_elements_as(const ComputeContext& c, Reduction red, const char* op) {
+  scatter_slices(c.in(0), c.in(2), c.out(0), element_offsets(c, c.in(0), c.in(1), op), 1, red);
+}
+
+void infer_scatter_elements(InferContext& c) { infer_scatter_elements_as(c, true); }
+void infer_scatter(InferContext& c) { infer_scatter_elements_as(c, false); }
+void compute_scatter_elements(const ComputeContext& c) {
+  scatter_elements_as(c, scatter_reduction(c.attrs, c.opset, "ScatterElements"), "ScatterElements");
+}
+void compute_scatter(const ComputeContext& c) { scatter_elements_as(c, Reduction::None, "Scatter"); }
+
 }  // namespace
 
 void register_index_ops(std::vector<OpSchema>& out) {
@@ -378,6 +694,11 @@ void register_index_ops(std::vector<OpSchema>& out) {
   out.push_back({"SpaceToDepth", 1, infer_space_to_depth, compute_space_to_depth, nullptr});
   out.push_back({"EyeLike", 9, infer_eye_like, compute_eye_like, nullptr, /*reads_shapes_only=*/true});
   out.push_back({"OneHot", 9, infer_onehot, compute_onehot, nullptr});
+  out.push_back({"TopK", 1, infer_topk, compute_topk, nullptr});
+  out.push_back({"GatherND", 11, infer_gathernd, compute_gathernd, nullptr});
+  out.push_back({"ScatterND", 11, infer_scatternd, compute_scatternd, nullptr});
+  out.push_back({"ScatterElements", 11, infer_scatter_elements, compute_scatter_elements, nullptr});
+  out.push_back({"Scatter", 9, infer_scatter, compute_scatter, nullptr});
 }
 
 }  // namespace nnjit::ops

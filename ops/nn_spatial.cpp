@@ -4,11 +4,6 @@
 
 namespace nnjit::ops {
 
-namespace {
-
-// Attribute values beyond this are certainly wrong and would overflow the size arithmetic.
-constexpr int64_t kMaxSpatialValue = int64_t{1} << 32;
-
 std::vector<int64_t> read_per_axis(const Attributes& attrs, const char* name, std::size_t count, int64_t fallback,
                                    int64_t min_value, const std::string& where) {
   std::vector<int64_t> v = attrs.get_ints(name, std::vector<int64_t>(count, fallback));
@@ -20,8 +15,6 @@ std::vector<int64_t> read_per_axis(const Attributes& attrs, const char* name, st
       throw_invalid(where + ": attribute '" + name + "' = " + shape_str(v) + " has an out-of-range value");
   return v;
 }
-
-}  // namespace
 
 SpatialParams resolve_spatial(const Attributes& attrs, const Shape& in_size, const Shape& kernel,
                               const SpatialOptions& options, const std::string& where) {

@@ -42,6 +42,14 @@ struct SpatialOptions {
   bool pads_below_kernel = false;  // pools: refuse a pad >= the (dilated) kernel, as ONNX Runtime does
 };
 
+// Attribute values beyond this are certainly wrong and would overflow the size arithmetic.
+constexpr int64_t kMaxSpatialValue = int64_t{1} << 32;
+
+// Attribute `name` (default: `count` copies of `fallback`), which must hold `count` values
+// in [min_value, kMaxSpatialValue]; else InvalidInput prefixed with `where`.
+std::vector<int64_t> read_per_axis(const Attributes& attrs, const char* name, std::size_t count, int64_t fallback,
+                                   int64_t min_value, const std::string& where);
+
 // Reads strides, dilations, pads and auto_pad from attrs and resolves the padding and
 // output size of every axis. Output sizes follow the ONNX spec; with ceil_mode, a last
 // window that would start inside the end padding is dropped (as PyTorch and the ONNX

@@ -1,9 +1,11 @@
 // Conv: the reference against torch values and against a naive per-output loop over a
-// sweep of awkward geometries; the shape rule's errors.
+// sweep of awkward geometries; the shape rule's errors. ConvTranspose: the same against
+// hand-computed values and a naive gather, and its errors, hostile sizes included.
 #include <doctest/doctest.h>
 
 #include "ops/conv.hpp"
 #include "tests/ops/nn_test_helpers.hpp"
+#include "tests/ops/op_runner.hpp"
 #include "tests/test_util.hpp"
 
 using namespace nnjit;
@@ -69,6 +71,73 @@ struct ConvCase {
   const char* auto_pad;       // nullptr = explicit pads
   bool bias;
 };
+
+// The obvious transposed convolution, gathered one output at a time over any number of
+// spatial axes: output o along an axis takes input i through tap k exactly when
+// o == i * stride + k * dilation - pad_begin. W is [C, M / group, kernel...].
+Tensor naive_conv_transpose(const Tensor& x, const Tensor& w, const Tensor* bias, int64_t group,
+                            const std::vector<int64_t>& stride, const std::vector<int64_t>& dil,
+                            const std::vector<int64_t>& pad_begin, const std::vector<int64_t>& out) {
+  const std::size_t r = static_cast<std::size_t>(x.rank() - 2);
+  const Shape in(x.shape().begin() + 2, x.shape().end()), k(w.shape().begin() + 2, w.shape().end());
+  const int64_t N = x.dim(0), C = x.dim(1), cg = C / group, mg = w.dim(1), M = mg * group;
+  Shape yshape{N, M};
+  yshape.insert(yshape.end(), out.begin(), out.end());
+  Tensor y(DType::Float32, yshape);
+  const int64_t out_plane = shape_numel(out), in_plane = shape_numel(in), k_plane = shape_numel(k);
+  auto unravel = [r](int64_t flat, const Shape& dims, std::vector<int64_t>& idx) {
+    for (std::size_t a = r; a-- > 0;) {
+      idx[a] = flat % dims[a];
+      flat /= dims[a];
+    }
+  };
+  std::vector<int64_t> oi(r), ki(r);
+  const float* xp = x.data<float>();
+  const float* wp = w.data<float>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t g = m / mg;
+      for (int64_t o = 0; o < out_plane; ++o) {
+        unravel(o, out, oi);
+        double acc = bias ? bias->data<float>()[m] : 0.0;
+        for (int64_t c = g * cg; c < (g + 1) * cg; ++c)
+          for (int64_t t = 0; t < k_plane; ++t) {
+            unravel(t, k, ki);
+            int64_t xi = 0;
+            bool hit = true;
+            for (std::size_t a = 0; a < r && hit; ++a) {
+              const int64_t num = oi[a] + pad_begin[a] - ki[a] * dil[a];
+              hit = num >= 0 && num % stride[a] == 0 && num / stride[a] < in[a];
+              xi = xi * in[a] + num / stride[a];
+            }
+            if (hit) acc += static_cast<double>(xp[(n * C + c) * in_plane + xi]) * wp[(c * mg + m % mg) * k_plane + t];
+          }
+        y.data<float>()[(n * M + m) * out_plane + o] = static_cast<float>(acc);
+      }
+    }
+  return y;
+}
+
+struct ConvTransposeCase {
+  const char* name;
+  Shape x, w;  // w is [C, M / group, kernel...]
+  int64_t group;
+  std::vector<int64_t> strides, dilations, output_padding;  // output_padding: empty = absent
+  std::vector<int64_t> pads;                                // attribute; empty = absent
+  std::vector<int64_t> output_shape;                        // attribute; empty = absent
+  const char* auto_pad;                                     // nullptr = absent (NOTSET)
+  // Worked out by hand from the spec: the begin pads the attributes resolve to (negative
+  // when the output extends past the full result) and the output's spatial sizes.
+  std::vector<int64_t> want_pad_begin, want_out;
+  bool bias;
+};
+
+// Runs infer only, on shapes alone: for nodes whose tensors would be too large to build.
+std::vector<ops::OutputInfo> infer_conv_transpose(const ops::Attributes& a, const Shape& x, const Shape& w) {
+  ops::InferContext ctx("n", "ConvTranspose", 11, a, {{DType::Float32, x}, {DType::Float32, w}}, 1);
+  ops::find_schema("ConvTranspose")->infer(ctx);
+  return ctx.outputs();
+}
 
 }  // namespace
 
@@ -212,5 +281,167 @@ TEST_SUITE("ops") {
     CHECK(error_code_of([&] {
             run_op("Conv", {}, {Tensor(DType::Float64, {1, 4, 5, 5}), Tensor(DType::Float64, {2, 4, 3, 3})});
           }) == ErrorCode::Unsupported);
+  }
+
+  TEST_CASE("ConvTranspose matches hand-computed values: 3x3 ones kernel, two output channels") {
+    // The example of the ONNX operator documentation: x = 0..8 as 3x3, W all ones.
+    Tensor x(DType::Float32, {1, 1, 3, 3});
+    for (int i = 0; i < 9; ++i) x.data<float>()[i] = static_cast<float>(i);
+    Tensor w(DType::Float32, {1, 2, 3, 3});
+    std::fill(w.data<float>(), w.data<float>() + w.numel(), 1.f);
+    // clang-format off
+    const std::vector<float> plane = {0, 1,  3,  3,  2,
+                                      3, 8,  15, 12, 7,
+                                      9, 21, 36, 27, 15,
+                                      9, 20, 33, 24, 13,
+                                      6, 13, 21, 15, 8};
+    // clang-format on
+    std::vector<float> want = plane;
+    want.insert(want.end(), plane.begin(), plane.end());
+    auto y = run_op("ConvTranspose", {}, {x, w}, 11);
+    check_close(y[0], {1, 2, 5, 5}, want);
+  }
+
+  TEST_CASE("ConvTranspose matches a naive gather over awkward geometries") {
+    // clang-format off
+    const ConvTransposeCase cases[] = {
+        {"1-D stride 2, pads", {2, 3, 5}, {3, 2, 3}, 1, {2}, {1}, {}, {1, 0}, {}, nullptr, {1}, {10}, true},
+        {"2-D strides, pads, dilations, group 2, bias", {1, 4, 5, 4}, {4, 3, 3, 2}, 2, {2, 3}, {2, 1}, {},
+         {1, 0, 2, 1}, {}, nullptr, {1, 0}, {10, 10}, true},
+        {"depthwise", {2, 3, 4, 4}, {3, 1, 3, 3}, 3, {2, 2}, {1, 1}, {}, {1, 1, 1, 1}, {}, nullptr, {1, 1}, {7, 7},
+         true},
+        {"output_padding < stride", {1, 2, 3, 4}, {2, 2, 3, 3}, 1, {2, 3}, {1, 1}, {1, 2}, {1, 1, 0, 1}, {}, nullptr,
+         {1, 1}, {7, 12}, true},
+        {"output_padding < dilation, stride 1", {1, 1, 4}, {1, 1, 2}, 1, {1}, {3}, {2}, {}, {}, nullptr, {0}, {9},
+         false},
+        {"stride > kernel leaves gaps", {1, 2, 3, 3}, {2, 1, 1, 1}, 1, {3, 2}, {1, 1}, {}, {}, {}, nullptr, {0, 0},
+         {7, 5}, true},
+        {"pads crop past the kernel", {1, 1, 6, 5}, {1, 2, 2, 3}, 1, {1, 1}, {2, 1}, {}, {3, 2, 1, 1}, {}, nullptr,
+         {3, 2}, {4, 4}, false},
+        {"output_shape, NOTSET, odd and negative totals", {1, 2, 3, 3}, {2, 1, 3, 3}, 1, {2, 2}, {1, 1}, {}, {},
+         {6, 8}, nullptr, {1, 0}, {6, 8}, true},
+        {"output_shape, NOTSET, explicit pads ignored", {1, 2, 3, 3}, {2, 1, 3, 3}, 1, {2, 2}, {1, 1}, {},
+         {2, 2, 2, 2}, {6, 8}, nullptr, {1, 0}, {6, 8}, true},
+        {"output_shape, SAME_UPPER", {1, 2, 3, 3}, {2, 1, 3, 3}, 1, {2, 2}, {1, 1}, {}, {}, {4, 6}, "SAME_UPPER",
+         {1, 0}, {4, 6}, true},
+        {"output_shape, SAME_LOWER", {1, 2, 3, 3}, {2, 1, 3, 3}, 1, {2, 2}, {1, 1}, {}, {}, {4, 6}, "SAME_LOWER",
+         {2, 1}, {4, 6}, true},
+        {"output_shape, VALID", {1, 2, 3, 3}, {2, 1, 3, 3}, 1, {2, 2}, {1, 1}, {}, {}, {4, 9}, "VALID", {2, -1},
+         {4, 9}, true},
+        {"output_shape with output_padding", {1, 1, 3, 3}, {1, 1, 3, 3}, 1, {3, 3}, {1, 1}, {1, 2}, {}, {10, 8},
+         nullptr, {0, 2}, {10, 8}, false},
+        {"output_shape as [N, M, spatial...]", {1, 2, 3, 3}, {2, 1, 3, 3}, 1, {2, 2}, {1, 1}, {}, {}, {1, 1, 6, 8},
+         nullptr, {1, 0}, {6, 8}, true},
+        {"SAME_UPPER", {1, 2, 3, 5}, {2, 2, 3, 3}, 1, {2, 3}, {1, 1}, {}, {}, {}, "SAME_UPPER", {0, 0}, {6, 15},
+         true},
+        {"SAME_LOWER", {1, 2, 3, 5}, {2, 2, 3, 3}, 1, {2, 3}, {1, 1}, {}, {}, {}, "SAME_LOWER", {1, 0}, {6, 15},
+         true},
+        {"SAME_UPPER stride > kernel", {1, 1, 4}, {1, 1, 1}, 1, {3}, {1}, {}, {}, {}, "SAME_UPPER", {-1}, {12},
+         true},
+        {"VALID", {1, 2, 3, 3}, {2, 3, 2, 2}, 1, {2, 1}, {1, 1}, {}, {}, {}, "VALID", {0, 0}, {6, 4}, true},
+        {"3-D", {1, 2, 3, 4, 3}, {2, 2, 2, 3, 2}, 1, {1, 2, 2}, {1, 1, 2}, {0, 1, 0}, {0, 1, 1, 1, 0, 0}, {},
+         nullptr, {0, 1, 1}, {3, 9, 6}, true},
+        {"3-D depthwise, batch 2", {2, 4, 2, 3, 3}, {4, 1, 2, 2, 2}, 4, {2, 2, 2}, {1, 1, 1}, {}, {}, {}, nullptr,
+         {0, 0, 0}, {4, 6, 6}, true},
+        {"3-D output_shape SAME_LOWER", {1, 2, 2, 2, 3}, {2, 2, 3, 2, 2}, 2, {2, 2, 1}, {1, 2, 1}, {}, {},
+         {7, 4, 4}, "SAME_LOWER", {-1, 1, 0}, {7, 4, 4}, true},
+        {"4 spatial axes", {1, 2, 2, 3, 2, 3}, {2, 1, 2, 2, 1, 2}, 1, {2, 1, 3, 1}, {1, 1, 1, 2}, {}, {}, {}, nullptr,
+         {0, 0, 0, 0}, {4, 4, 4, 5}, true},
+        {"empty batch", {0, 2, 3, 3}, {2, 2, 3, 3}, 1, {1, 1}, {1, 1}, {}, {}, {}, nullptr, {0, 0}, {5, 5}, true},
+    };
+    // clang-format on
+    uint32_t seed = 100;
+    for (const ConvTransposeCase& c : cases) {
+      CAPTURE(c.name);
+      const Tensor x = random_tensor(c.x, seed++), w = random_tensor(c.w, seed++);
+      const Tensor b = random_tensor({c.w[1] * c.group}, seed++);
+      ops::Attributes a =
+          attrs({{"group", integer(c.group)}, {"strides", ints(c.strides)}, {"dilations", ints(c.dilations)}});
+      if (!c.output_padding.empty()) a.set("output_padding", ints(c.output_padding));
+      if (!c.pads.empty()) a.set("pads", ints(c.pads));
+      if (!c.output_shape.empty()) a.set("output_shape", ints(c.output_shape));
+      if (c.auto_pad) a.set("auto_pad", text(c.auto_pad));
+      auto y = run_op("ConvTranspose", a, {x, w, c.bias ? b : Tensor{}}, 11);
+      const Tensor want = naive_conv_transpose(x, w, c.bias ? &b : nullptr, c.group, c.strides, c.dilations,
+                                               c.want_pad_begin, c.want_out);
+      REQUIRE(y[0].shape() == want.shape());
+      CHECK(max_abs_diff(y[0], want) < 1e-4);
+    }
+  }
+
+  TEST_CASE("ConvTranspose accepts kernel_shape equal to the weights' and infers it when absent") {
+    const Tensor x = random_tensor({1, 2, 3, 4}, 1), w = random_tensor({2, 3, 2, 3}, 2);
+    auto with = run_op("ConvTranspose", attrs({{"kernel_shape", ints({2, 3})}}), {x, w});
+    auto without = run_op("ConvTranspose", {}, {x, w});
+    REQUIRE(with[0].shape() == Shape{1, 3, 4, 6});
+    CHECK(max_abs_diff(with[0], without[0]) == 0);
+  }
+
+  TEST_CASE("ConvTranspose refuses malformed nodes and unsupported types") {
+    const Tensor x = random_tensor({1, 4, 5, 5}, 1), w = random_tensor({4, 2, 3, 3}, 2);
+    auto run = [&](const ops::Attributes& a, std::vector<Tensor> inputs) { run_op("ConvTranspose", a, inputs); };
+    // Ranks and channels.
+    CHECK_INVALID(run({}, {random_tensor({4, 5}, 3), random_tensor({4, 2}, 4)}));
+    CHECK_INVALID(run({}, {x, random_tensor({4, 2, 3}, 3)}));
+    CHECK_INVALID(run({}, {x, random_tensor({2, 2, 3, 3}, 3)}));  // W[0] must be C
+    CHECK_INVALID(run(attrs({{"group", integer(3)}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"group", integer(0)}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"group", integer(-2)}}), {x, w}));
+    // B must have M = W[1] * group entries: 2, then 4.
+    CHECK_INVALID(run({}, {x, w, random_tensor({4}, 4)}));
+    CHECK_INVALID(run(attrs({{"group", integer(2)}}), {x, w, random_tensor({2}, 4)}));
+    CHECK_INVALID(run({}, {x, w, random_tensor({1, 2}, 4)}));
+    CHECK_INVALID(run({}, {random_tensor({1, 4, 0, 5}, 3), w}));
+    // Attributes of the wrong length, sign or size.
+    CHECK_INVALID(run(attrs({{"kernel_shape", ints({3, 2})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"kernel_shape", ints({3})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"strides", ints({2})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"strides", ints({0, 1})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"strides", ints({1, -1})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"strides", integer(2)}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"dilations", ints({0, 1})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"dilations", ints({1, 1, 1})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"pads", ints({1, 1})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"pads", ints({-1, 0, 0, 0})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"pads", ints({7, 0, 0, 0})}}), {x, w}));  // crops all 7 rows
+    CHECK_INVALID(run(attrs({{"output_padding", ints({1})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"output_padding", ints({-1, 0})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"output_padding", ints({1, 0})}}), {x, w}));  // stride 1, dilation 1
+    CHECK_INVALID(run(attrs({{"strides", ints({2, 2})}, {"output_padding", ints({2, 0})}}), {x, w}));
+    CHECK_INVALID(
+        run(attrs({{"strides", ints({2, 1})}, {"dilations", ints({3, 1})}, {"output_padding", ints({3, 0})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"auto_pad", text("SAME")}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"output_shape", ints({7})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"output_shape", ints({7, 7, 7})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"output_shape", ints({0, 7})}}), {x, w}));
+    CHECK_INVALID(run(attrs({{"output_shape", ints({7, -3})}}), {x, w}));
+    // Types: float32 only; X, W and B must agree.
+    CHECK_INVALID(run({}, {x, Tensor(DType::Float64, {4, 2, 3, 3})}));
+    CHECK_INVALID(run({}, {x, w, Tensor(DType::Float64, {2})}));
+    CHECK_UNSUPPORTED(run({}, {Tensor(DType::Float64, {1, 4, 5, 5}), Tensor(DType::Float64, {4, 2, 3, 3})}));
+    CHECK_UNSUPPORTED(run({}, {Tensor(DType::Int32, {1, 4, 5, 5}), Tensor(DType::Int32, {4, 2, 3, 3})}));
+    CHECK_INVALID(run({}, {x}));
+  }
+
+  TEST_CASE("ConvTranspose refuses hostile sizes without overflowing") {
+    constexpr int64_t big = int64_t{1} << 40;
+    // Attribute values far out of range.
+    CHECK_INVALID(infer_conv_transpose(attrs({{"strides", ints({big, 1})}}), {1, 1, 3, 3}, {1, 1, 3, 3}));
+    CHECK_INVALID(infer_conv_transpose(attrs({{"dilations", ints({1, INT64_MAX})}}), {1, 1, 3, 3}, {1, 1, 3, 3}));
+    CHECK_INVALID(infer_conv_transpose(attrs({{"pads", ints({0, 0, INT64_MAX, 0})}}), {1, 1, 3, 3}, {1, 1, 3, 3}));
+    CHECK_INVALID(infer_conv_transpose(attrs({{"output_shape", ints({INT64_MAX, 4})}}), {1, 1, 3, 3}, {1, 1, 3, 3}));
+    CHECK_INVALID(infer_conv_transpose(attrs({{"group", integer(INT64_MAX)}}), {1, 0, 3, 3}, {0, 4, 3, 3}));
+    CHECK_INVALID(infer_conv_transpose(attrs({{"output_padding", ints({INT64_MAX, 0})}, {"strides", ints({2, 2})}}),
+                                       {1, 1, 3, 3}, {1, 1, 3, 3}));
+    // Huge inputs: stride * (in - 1) and in * stride overflow int64.
+    const ops::Attributes s = attrs({{"strides", ints({int64_t{1} << 31, 1})}});
+    CHECK_INVALID(infer_conv_transpose(s, {1, 1, big, 1}, {1, 1, 3, 3}));
+    ops::Attributes same = s;
+    same.set("auto_pad", text("SAME_UPPER"));
+    CHECK_INVALID(infer_conv_transpose(same, {1, 1, big, 1}, {1, 1, 3, 3}));
+    // Each axis fits, but the output's element count does not.
+    CHECK_INVALID(infer_conv_transpose(attrs({{"strides", ints({int64_t{1} << 30, int64_t{1} << 30})}}),
+                                       {1, 1, int64_t{1} << 20, int64_t{1} << 20}, {1, 1, 1, 1}));
+    CHECK_INVALID(infer_conv_transpose(attrs({{"kernel_shape", ints({big, 1})}}), {1, 1, 3, 3}, {1, 1, big, 1}));
   }
 }

@@ -1,7 +1,7 @@
 // The ops of ops/math_extra.cpp, ops/logic.cpp, ops/index_ops.cpp, ops/norm_extra.cpp and
 // the newer reductions of ops/reduce.cpp: the edge cases the ONNX node tests miss —
 // negative axes, empty tensors, broadcasting, ties, Mod's signs, integer corners, NaN,
-// values computed at run time, and type refusal.
+// values computed at run time, out-of-range indices, and type refusal.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -480,6 +480,222 @@ TEST_CASE("OneHot: axes, negative and out-of-range indices, float indices, const
   CHECK_INVALID(OpRunner("OneHot").in(i64({0}, {1})).in(i64({0}, {})).in(values2).run());
   CHECK_INVALID(OpRunner("OneHot").in(i64({0}, {1})).in(i64({3}, {})).in(f32({1, 2, 3}, {3})).run());
   CHECK_INVALID(OpRunner("OneHot").attr_i("axis", 2).in(i64({0}, {1})).in(i64({3}, {})).in(values2).run());
+}
+
+TEST_CASE("TopK: largest and smallest, axes, ties to the lower index, NaN as the largest") {
+  const Tensor x = f32({3, 1, 4, 1, 5, 9, 2, 6}, {2, 4});
+  auto y = OpRunner("TopK").outputs(2).in(x).in(i64({2}, {1})).run();
+  CHECK(y[0].shape() == Shape{2, 2});
+  CHECK(y[1].dtype() == DType::Int64);
+  CHECK(values(y[0]) == V{4, 3, 9, 6});
+  CHECK(values(y[1]) == V{2, 0, 1, 3});
+  y = OpRunner("TopK").outputs(2).attr_i("largest", 0).in(x).in(i64({2}, {1})).run();
+  CHECK(values(y[0]) == V{1, 1, 2, 5});
+  CHECK(values(y[1]) == V{1, 3, 2, 0});  // the two 1s in index order
+  for (int64_t axis : {0, -2}) {
+    y = OpRunner("TopK").outputs(2).attr_i("axis", axis).in(x).in(i64({1}, {1})).run();
+    CHECK(y[0].shape() == Shape{1, 4});
+    CHECK(values(y[0]) == V{5, 9, 4, 6});
+    CHECK(values(y[1]) == V{1, 1, 0, 1});
+  }
+  // A middle axis of [2, 3, 2]: the output is [2, K, 2].
+  y = OpRunner("TopK").outputs(2).attr_i("axis", 1).in(iota({2, 3, 2})).in(i64({2}, {1})).run();
+  CHECK(y[0].shape() == Shape{2, 2, 2});
+  CHECK(values(y[0]) == V{4, 5, 2, 3, 10, 11, 8, 9});
+  CHECK(values(y[1]) == V{2, 2, 1, 1, 2, 2, 1, 1});
+  y = OpRunner("TopK").outputs(2).in(f32({2, 7, 7, 2}, {4})).in(i64({4}, {1})).run();
+  CHECK(values(y[1]) == V{1, 2, 0, 3});
+  // NaN counts as larger than every number: first when largest, last when smallest.
+  const Tensor z = f32({1, kNaN, 3, kNaN, -kInf}, {5});
+  y = OpRunner("TopK").outputs(2).in(z).in(i64({3}, {1})).run();
+  CHECK(std::isnan(values(y[0])[0]));
+  CHECK(std::isnan(values(y[0])[1]));
+  CHECK(values(y[0])[2] == 3);
+  CHECK(values(y[1]) == V{1, 3, 2});
+  y = OpRunner("TopK").outputs(2).attr_i("largest", 0).in(z).in(i64({5}, {1})).run();
+  CHECK(values(y[0])[0] == -INFINITY);
+  CHECK(values(y[0])[2] == 3);
+  CHECK(std::isnan(values(y[0])[4]));
+  CHECK(values(y[1]) == V{4, 0, 2, 1, 3});
+  // sorted = 0 allows any order; the reference sorts anyway.
+  y = OpRunner("TopK").outputs(2).attr_i("sorted", 0).in(x).in(i64({2}, {1})).run();
+  CHECK(values(y[1]) == V{2, 0, 1, 3});
+}
+
+TEST_CASE("TopK: k as an attribute before opset 10, integer and float64 types, K of 0") {
+  const Tensor x = f32({3, 1, 4, 1, 5, 9, 2, 6}, {2, 4});
+  auto y = OpRunner("TopK").opset(9).outputs(2).attr_i("k", 2).in(x).run();
+  CHECK(values(y[0]) == V{4, 3, 9, 6});
+  CHECK(values(y[1]) == V{2, 0, 1, 3});
+  // largest arrives at opset 11: before, TopK always takes the largest.
+  y = OpRunner("TopK").opset(10).outputs(2).attr_i("largest", 0).in(x).in(i64({1}, {1})).run();
+  CHECK(values(y[0]) == V{4, 9});
+  y = OpRunner("TopK").outputs(2).in(i32({5, -2, 7}, {3})).in(i64({2}, {1})).run();
+  CHECK(y[0].dtype() == DType::Int32);
+  CHECK(values(y[0]) == V{7, 5});
+  CHECK(values(y[1]) == V{2, 0});
+  const int64_t lo = std::numeric_limits<int64_t>::min();
+  y = OpRunner("TopK").outputs(2).attr_i("largest", 0).in(i64({0, lo, 9}, {3})).in(i64({1}, {1})).run();
+  CHECK(y[0].data<int64_t>()[0] == lo);
+  y = OpRunner("TopK").outputs(2).in(Tensor::from(std::vector<double>{0.5, -1, 2}, {3})).in(i64({2}, {1})).run();
+  CHECK(y[0].dtype() == DType::Float64);
+  CHECK(values(y[0]) == V{2, 0.5});
+  y = OpRunner("TopK").outputs(2).in(x).in(i64({0}, {1})).run();
+  CHECK(y[0].shape() == Shape{2, 0});
+  CHECK(OpRunner("TopK").outputs(2).in(f32({}, {0, 3})).in(i64({3}, {1})).run()[1].shape() == Shape{0, 3});
+  const int64_t huge = int64_t{1} << 40;  // an empty X with a huge axis must not allocate per the axis
+  CHECK(OpRunner("TopK").outputs(2).in(f32({}, {0, huge})).in(i64({huge}, {1})).run()[0].shape() == Shape{0, huge});
+}
+
+TEST_CASE("TopK refuses a bad K, a run-time K, bad attributes and types") {
+  const Tensor x = f32({3, 1, 4, 1}, {2, 2});
+  CHECK_INVALID(OpRunner("TopK").outputs(2).in(x).in(i64({3}, {1})).run());   // K > the axis
+  CHECK_INVALID(OpRunner("TopK").outputs(2).in(x).in(i64({-1}, {1})).run());
+  CHECK_INVALID(OpRunner("TopK").outputs(2).in(x).in(i64({1, 1}, {2})).run());
+  CHECK_INVALID(OpRunner("TopK").outputs(2).in(x).in(i32({1}, {1})).run());
+  CHECK_UNSUPPORTED(OpRunner("TopK").outputs(2).in(x).in_runtime(i64({1}, {1})).run());  // the shape needs K
+  CHECK_INVALID(OpRunner("TopK").outputs(2).attr_i("axis", 2).in(x).in(i64({1}, {1})).run());
+  CHECK_INVALID(OpRunner("TopK").outputs(2).attr_i("largest", 2).in(x).in(i64({1}, {1})).run());
+  CHECK_INVALID(OpRunner("TopK").outputs(2).in(f32({1}, {})).in(i64({1}, {1})).run());  // a scalar has no axis
+  CHECK_INVALID(OpRunner("TopK").opset(9).outputs(2).in(x).run());                        // k is required
+  CHECK_INVALID(OpRunner("TopK").opset(9).outputs(2).attr_i("k", 5).in(x).run());
+  CHECK_INVALID(OpRunner("TopK").outputs(2).in(x).run());  // K is an input from opset 10
+  CHECK_UNSUPPORTED(OpRunner("TopK").outputs(2).in(bools({1, 0}, {2})).in(i64({1}, {1})).run());
+}
+
+TEST_CASE("GatherND: whole elements, slices, batch_dims, negative indices, any element type") {
+  const Tensor d2 = i64({0, 1, 2, 3}, {2, 2});
+  auto y = run1(OpRunner("GatherND").in(d2).in(i64({0, 0, 1, 1}, {2, 2})));
+  CHECK(y.shape() == Shape{2});
+  CHECK(values(y) == V{0, 3});
+  y = run1(OpRunner("GatherND").in(d2).in(i64({1, 0}, {2, 1})));
+  CHECK(y.shape() == Shape{2, 2});
+  CHECK(values(y) == V{2, 3, 0, 1});
+  y = run1(OpRunner("GatherND").in(d2).in(i32({-1, -2}, {1, 2})));
+  CHECK(values(y) == V{2});
+  const Tensor d3 = iota({2, 2, 2});
+  y = run1(OpRunner("GatherND").in(d3).in(i64({0, 1, 1, 0}, {2, 1, 2})));
+  CHECK(y.shape() == Shape{2, 1, 2});
+  CHECK(values(y) == V{2, 3, 4, 5});
+  // batch_dims = 1: indices row b indexes data[b].
+  y = run1(OpRunner("GatherND").attr_i("batch_dims", 1).in(d3).in(i64({1, 0}, {2, 1})));
+  CHECK(y.shape() == Shape{2, 2});
+  CHECK(values(y) == V{2, 3, 4, 5});
+  y = run1(OpRunner("GatherND").attr_i("batch_dims", 1).in(d3).in(i64({0, 1, 1, 1}, {2, 1, 2})));
+  CHECK(y.shape() == Shape{2, 1});
+  CHECK(values(y) == V{1, 7});
+  // batch_dims arrives at opset 12.
+  CHECK(run1(OpRunner("GatherND").opset(11).attr_i("batch_dims", 1).in(d3).in(i64({1, 0}, {2, 1}))).shape() ==
+        Shape{2, 2, 2});
+  y = run1(OpRunner("GatherND").in(bools({1, 0, 0, 1}, {2, 2})).in(i64({1, 1, 0, 1}, {2, 2})));
+  CHECK(y.dtype() == DType::Bool);
+  CHECK(values(y) == V{1, 0});
+  y = run1(OpRunner("GatherND").in(Tensor(DType::Float16, {3, 2})).in(i64({2}, {1, 1})));
+  CHECK(y.shape() == Shape{1, 2});
+  CHECK(run1(OpRunner("GatherND").in(d2).in(i64({}, {0, 2}))).shape() == Shape{0});
+}
+
+TEST_CASE("GatherND refuses out-of-range indices at run time and malformed shapes at load") {
+  const Tensor d2 = i64({0, 1, 2, 3}, {2, 2});
+  CHECK_INVALID(OpRunner("GatherND").in(d2).in_runtime(i64({0, 2}, {1, 2})).run());
+  CHECK_INVALID(OpRunner("GatherND").in(d2).in_runtime(i64({-3}, {1, 1})).run());
+  CHECK_INVALID(OpRunner("GatherND").in(d2).in(i64({0, 0, 0}, {1, 3})).run());  // tuple longer than the rank
+  CHECK_INVALID(OpRunner("GatherND").in(d2).in(i64({}, {1, 0})).run());         // empty tuples
+  CHECK_INVALID(OpRunner("GatherND").in(d2).in(i64({0}, {})).run());
+  CHECK_INVALID(OpRunner("GatherND").in(d2).in(f32({0}, {1, 1})).run());
+  CHECK_INVALID(OpRunner("GatherND").attr_i("batch_dims", 2).in(d2).in(i64({0, 0}, {2, 1})).run());
+  CHECK_INVALID(OpRunner("GatherND").attr_i("batch_dims", -1).in(d2).in(i64({0, 0}, {2, 1})).run());
+  CHECK_INVALID(OpRunner("GatherND").attr_i("batch_dims", 1).in(d2).in(i64({0, 0, 0}, {3, 1})).run());
+  CHECK_INVALID(OpRunner("GatherND").attr_i("batch_dims", 1).in(d2).in(i64({0, 0, 0, 0}, {2, 2})).run());
+}
+
+TEST_CASE("ScatterND: elements and slices, duplicates, reductions, negative indices") {
+  namespace to = nnjit::testing::tensor_ops;
+  const Tensor d8 = f32({1, 2, 3, 4, 5, 6, 7, 8}, {8});
+  auto y = run1(OpRunner("ScatterND").in(d8).in(i64({4, 3, 1, 7}, {4, 1})).in(f32({9, 10, 11, 12}, {4})));
+  CHECK(values(y) == V{1, 11, 3, 10, 9, 6, 7, 12});
+  y = run1(OpRunner("ScatterND").in(f32({1, 2, 3, 4}, {2, 2})).in(i64({1}, {1, 1})).in(f32({9, 8}, {1, 2})));
+  CHECK(values(y) == V{1, 2, 9, 8});
+  y = run1(OpRunner("ScatterND").in(f32({1, 2, 3, 4}, {2, 2})).in(i32({-1, 0}, {1, 2})).in(f32({7}, {1})));
+  CHECK(values(y) == V{1, 2, 7, 4});
+  // Without a reduction the last of duplicate indices wins.
+  y = run1(OpRunner("ScatterND").in(f32({1, 2, 3, 4}, {4})).in(i64({0, 0}, {2, 1})).in(f32({5, 6}, {2})));
+  CHECK(values(y) == V{6, 2, 3, 4});
+  const Tensor d4 = i64({1, 2, 3, 4}, {4}), idx = i64({0, 0, 2}, {3, 1}), upd = i64({10, 20, 30}, {3});
+  CHECK(values(to::run_op("ScatterND", 16, to::Attrs().s("reduction", "add"), {d4, idx, upd})) == V{31, 2, 33, 4});
+  CHECK(values(to::run_op("ScatterND", 16, to::Attrs().s("reduction", "mul"), {d4, idx, upd})) == V{200, 2, 90, 4});
+  CHECK(values(to::run_op("ScatterND", 18, to::Attrs().s("reduction", "max"), {d4, idx, i64({0, 5, 1}, {3})})) ==
+        V{5, 2, 3, 4});
+  CHECK(values(to::run_op("ScatterND", 18, to::Attrs().s("reduction", "min"), {d4, idx, i64({0, 5, 1}, {3})})) ==
+        V{0, 2, 1, 4});
+  // The attribute does not exist before opset 16: updates overwrite.
+  CHECK(values(to::run_op("ScatterND", 13, to::Attrs().s("reduction", "add"), {d4, idx, upd})) == V{20, 2, 30, 4});
+  const int32_t hi = std::numeric_limits<int32_t>::max();
+  y = to::run_op("ScatterND", 16, to::Attrs().s("reduction", "add"), {to::i32({hi}, {1}), i64({0}, {1, 1}), to::i32({1}, {1})});
+  CHECK(values(y) == V{double(std::numeric_limits<int32_t>::min())});  // wraps
+  auto yn = to::run_op("ScatterND", 18, to::Attrs().s("reduction", "max"), {f32({1, 2}, {2}), i64({0}, {1, 1}), f32({kNaN}, {1})});
+  CHECK(std::isnan(values(yn)[0]));
+  y = run1(OpRunner("ScatterND").in(bools({0, 0, 0}, {3})).in(i64({2}, {1, 1})).in(bools({1}, {1})));
+  CHECK(values(y) == V{0, 0, 1});
+  CHECK(values(run1(OpRunner("ScatterND").in(d8).in(i64({}, {0, 1})).in(f32({}, {0})))) == values(d8));
+}
+
+TEST_CASE("ScatterND refuses bad indices, shapes, types and reductions") {
+  namespace to = nnjit::testing::tensor_ops;
+  const Tensor d = f32({1, 2, 3, 4}, {2, 2});
+  CHECK_INVALID(OpRunner("ScatterND").in(d).in_runtime(i64({2}, {1, 1})).in(f32({0, 0}, {1, 2})).run());
+  CHECK_INVALID(OpRunner("ScatterND").in(d).in_runtime(i64({0, -3}, {1, 2})).in(f32({0}, {1})).run());
+  CHECK_INVALID(OpRunner("ScatterND").in(d).in(i64({0}, {1, 1})).in(f32({0}, {1})).run());  // updates need [1, 2]
+  CHECK_INVALID(OpRunner("ScatterND").in(d).in(i64({0, 0, 0}, {1, 3})).in(f32({0}, {1})).run());
+  CHECK_INVALID(OpRunner("ScatterND").in(d).in(i64({0}, {1, 1})).in(i64({0, 0}, {1, 2})).run());
+  CHECK_INVALID(OpRunner("ScatterND").in(d).in(f32({0}, {1, 1})).in(f32({0, 0}, {1, 2})).run());
+  CHECK_INVALID(to::run_op("ScatterND", 16, to::Attrs().s("reduction", "max"), {d, i64({0}, {1, 1}), f32({0, 0}, {1, 2})}));
+  CHECK_INVALID(to::run_op("ScatterND", 16, to::Attrs().s("reduction", "sub"), {d, i64({0}, {1, 1}), f32({0, 0}, {1, 2})}));
+  CHECK_UNSUPPORTED(to::run_op("ScatterND", 16, to::Attrs().s("reduction", "add"),
+                               {bools({0, 0}, {2}), i64({0}, {1, 1}), bools({1}, {1})}));
+}
+
+TEST_CASE("ScatterElements and Scatter: axes, negative indices, smaller indices, reductions") {
+  namespace to = nnjit::testing::tensor_ops;
+  const Tensor zeros = f32({0, 0, 0, 0, 0, 0, 0, 0, 0}, {3, 3});
+  const Tensor idx = i64({1, 0, 2, 0, 2, 1}, {2, 3}), upd = f32({1, 2, 3, 4, 5, 6}, {2, 3});
+  auto y = run1(OpRunner("ScatterElements").in(zeros).in(idx).in(upd));
+  CHECK(values(y) == V{4, 2, 0, 1, 0, 6, 0, 5, 3});
+  CHECK(values(run1(OpRunner("Scatter").opset(9).in(zeros).in(idx).in(upd))) == values(y));
+  const Tensor row = f32({1, 2, 3, 4, 5}, {1, 5});
+  y = run1(OpRunner("ScatterElements").attr_i("axis", 1).in(row).in(i64({1, 3}, {1, 2})).in(f32({9, 8}, {1, 2})));
+  CHECK(values(y) == V{1, 9, 3, 8, 5});
+  y = run1(OpRunner("ScatterElements").attr_i("axis", -1).in(row).in(i32({1, -3}, {1, 2})).in(f32({9, 8}, {1, 2})));
+  CHECK(values(y) == V{1, 9, 8, 4, 5});
+  y = run1(OpRunner("Scatter").opset(10).attr_i("axis", 1).in(row).in(i64({4}, {1, 1})).in(f32({0}, {1, 1})));
+  CHECK(values(y) == V{1, 2, 3, 4, 0});
+  const Tensor r64 = i64({1, 2, 3, 4, 5}, {1, 5}), twice = i64({1, 1}, {1, 2}), u = i64({10, -1}, {1, 2});
+  auto attrs = [](const char* red) { return to::Attrs().i("axis", 1).s("reduction", red); };
+  CHECK(values(to::run_op("ScatterElements", 16, attrs("none"), {r64, twice, u})) == V{1, -1, 3, 4, 5});
+  CHECK(values(to::run_op("ScatterElements", 16, attrs("add"), {r64, twice, u})) == V{1, 11, 3, 4, 5});
+  CHECK(values(to::run_op("ScatterElements", 16, attrs("mul"), {r64, twice, u})) == V{1, -20, 3, 4, 5});
+  CHECK(values(to::run_op("ScatterElements", 18, attrs("max"), {r64, twice, u})) == V{1, 10, 3, 4, 5});
+  CHECK(values(to::run_op("ScatterElements", 18, attrs("min"), {r64, twice, u})) == V{1, -1, 3, 4, 5});
+  Tensor bytes(DType::UInt8, {2, 2});
+  y = run1(OpRunner("ScatterElements").in(bytes).in(i64({1}, {1, 1})).in(Tensor::from(std::vector<uint8_t>{200}, {1, 1})));
+  CHECK(values(y) == V{0, 0, 200, 0});
+}
+
+TEST_CASE("ScatterElements refuses bad indices, shapes and types") {
+  namespace to = nnjit::testing::tensor_ops;
+  const Tensor d = f32({1, 2, 3, 4, 5, 6}, {2, 3});
+  CHECK_INVALID(OpRunner("ScatterElements").in(d).in_runtime(i64({2}, {1, 1})).in(f32({0}, {1, 1})).run());
+  CHECK_INVALID(OpRunner("ScatterElements").in(d).in_runtime(i64({-3}, {1, 1})).in(f32({0}, {1, 1})).run());
+  CHECK_INVALID(OpRunner("Scatter").opset(10).in(d).in_runtime(i64({5}, {1, 1})).in(f32({0}, {1, 1})).run());
+  CHECK_INVALID(OpRunner("ScatterElements").in(d).in(i64({0}, {1})).in(f32({0}, {1})).run());           // rank differs
+  CHECK_INVALID(OpRunner("ScatterElements").in(d).in(i64({0, 0}, {1, 2})).in(f32({0}, {1, 1})).run());  // updates differ
+  CHECK_INVALID(OpRunner("ScatterElements").in(d).in(i64({0, 0, 0, 0}, {1, 4})).in(f32({0, 0, 0, 0}, {1, 4})).run());
+  CHECK_INVALID(OpRunner("ScatterElements").attr_i("axis", 2).in(d).in(i64({0}, {1, 1})).in(f32({0}, {1, 1})).run());
+  CHECK_INVALID(OpRunner("ScatterElements").in(d).in(f32({0}, {1, 1})).in(f32({0}, {1, 1})).run());
+  CHECK_INVALID(OpRunner("ScatterElements").in(d).in(i64({0}, {1, 1})).in(i64({0}, {1, 1})).run());
+  CHECK_INVALID(to::run_op("ScatterElements", 17, to::Attrs().s("reduction", "min"), {d, i64({0}, {1, 1}), f32({0}, {1, 1})}));
+  CHECK_UNSUPPORTED(to::run_op("ScatterElements", 16, to::Attrs().s("reduction", "mul"),
+                               {bools({0, 0}, {2}), i64({0}, {1}), bools({1}, {1})}));
 }
 
 // ---- normalisation ----------------------------------------------------------------------------
