@@ -501,7 +501,8 @@ std::vector<NamedTensor> Session::run(const std::vector<NamedTensor>& inputs, Ru
   for (std::size_t k = 0; k < m.inputs.size(); ++k)
     if (!given[k]) throw_invalid("input '" + m.inputs[k].name + "' is missing");
 
-  const runtime::ThreadPool::Section section(m.pool.get());  // workers stay awake between steps
+  // Workers stay awake between steps (Options::spin_during_run).
+  const runtime::ThreadPool::Section section(m.options.spin_during_run ? m.pool.get() : nullptr);
   Clock::time_point run_start;
   if (profile) {
     run_start = Clock::now();

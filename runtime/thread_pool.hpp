@@ -32,12 +32,13 @@
 //  - The first exception fn throws is rethrown on the caller after every range ended.
 //  - Workers spin for about 50 microseconds after each job (a model run issues a job per
 //    step), then sleep on a futex until the next one; an idle pool costs no CPU.
-//  - While a Section is open (Session::run holds one), a thread waiting for the next job or
-//    for the workers' ranges spins for up to 5 ms before it sleeps, unless the thread it
-//    waits for runs on its CPU: on a VM a sleeping thread's vCPU may take milliseconds to
-//    run it again, and a worker that woke too late for one job (the caller took its
-//    range) slept again before the next, so a run after an idle gap went at one
-//    thread's pace (mobilenet_v2 at 2 threads, a run every 20 ms: 7.1 ms, 1 thread 7.0).
+//  - While a Section is open (Session::run holds one unless Options::spin_during_run is
+//    false), a thread waiting for the next job or for the workers' ranges spins for up to
+//    5 ms before it sleeps, unless the thread it waits for runs on its CPU: on a VM a
+//    sleeping thread's vCPU may take milliseconds to run it again, and a worker that woke
+//    too late for one job (the caller took its range) slept again before the next, so a
+//    run after an idle gap went at one thread's pace (mobilenet_v2 at 2 threads, a run
+//    every 20 ms: 7.1 ms, 1 thread 7.0).
 //    A job that finds a worker asleep keeps it off the caller's CPU until it runs again:
 //    woken, Linux may put it there (the other vCPU, halted, need not look idle), where it
 //    waits for the caller. Neither with more threads than the process has CPUs.

@@ -12,6 +12,10 @@ namespace nnjit {
 struct Options {
   // Worker threads one run may use (1 = the calling thread only).
   int threads = 1;
+  // During a run, threads waiting for each other spin for up to 5 ms before they sleep (a
+  // sleeping vCPU can take milliseconds to run again). false: they sleep after ~50 us, for
+  // hosts whose CPUs other busy work shares (as ONNX Runtime's allow_spinning = 0).
+  bool spin_during_run = true;
   // Threads that pack weights and generate kernels at load, for the load alone
   // (0 = every usable core; 1 = the calling thread only).
   int load_threads = 0;

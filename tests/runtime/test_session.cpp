@@ -1,6 +1,9 @@
 // Session::run through the public API: input checks, and errors only the data reveals.
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+
+#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,9 +27,69 @@ std::shared_ptr<const Model> gather_model(const Engine& engine) {
   return engine.load_bytes(bytes.data(), bytes.size(), "gather.onnx", ".");
 }
 
+// y = Conv(ConvTranspose(Conv(x))): two steps both threads run around a reference op the
+// caller runs alone for milliseconds.
+std::shared_ptr<const Model> serial_middle_model(const Engine& engine, const Options& options) {
+  onnx::ModelProto m = testing::empty_model(13);
+  auto* g = m.mutable_graph();
+  testing::add_tensor_info(g->mutable_input(), "x", onnx::TensorProto::FLOAT, {1, 16, 48, 48});
+  testing::add_tensor_info(g->mutable_output(), "y", onnx::TensorProto::FLOAT, {1, 16, 48, 48});
+  const std::vector<float> w(16 * 16 * 9, 0.01f);
+  testing::add_float_initializer(g, "w1", {16, 16, 3, 3}, w);
+  testing::add_float_initializer(g, "wt", {16, 16, 3, 3}, w);
+  testing::add_float_initializer(g, "w2", {16, 16, 3, 3}, w);
+  for (const char* conv : {"c1", "c2"}) {
+    const bool first = conv[1] == '1';
+    auto* n = testing::add_node(g, "Conv", {first ? "x" : "t", first ? "w1" : "w2"}, {first ? "a" : "y"}, conv);
+    auto* pads = n->add_attribute();
+    pads->set_name("pads");
+    pads->set_type(onnx::AttributeProto::INTS);
+    for (int k = 0; k < 4; ++k) pads->add_ints(1);
+  }
+  auto* t = testing::add_node(g, "ConvTranspose", {"a", "wt"}, {"t"}, "ct");
+  auto* pads = t->add_attribute();
+  pads->set_name("pads");
+  pads->set_type(onnx::AttributeProto::INTS);
+  for (int k = 0; k < 4; ++k) pads->add_ints(1);
+  const std::string bytes = m.SerializeAsString();
+  return engine.load_bytes(bytes.data(), bytes.size(), "serial_middle.onnx", ".", options);
+}
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
 }  // namespace
 
 TEST_SUITE("runtime") {
+  TEST_CASE("Options::spin_during_run: false lets the workers sleep through a run's serial steps") {
+    if (std::thread::hardware_concurrency() < 2) {
+      MESSAGE("skipped: one CPU");
+      return;
+    }
+    Engine engine;
+    const Tensor x = Tensor::from(std::vector<float>(16 * 48 * 48, 1.f), {1, 16, 48, 48});
+    // CPU time over wall time of 20 runs: with spinning, the worker spins beside the
+    // caller's reference op; without, it sleeps there.
+    auto busy = [&](bool spin) {
+      auto model = serial_middle_model(engine, {.threads = 2, .spin_during_run = spin});
+      Session s = model->session();
+      for (int k = 0; k < 3; ++k) s.run({{"x", x}});
+      const double cpu0 = cpu_seconds();
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int k = 0; k < 20; ++k) s.run({{"x", x}});
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      return (cpu_seconds() - cpu0) / wall;
+    };
+    const double spinning = busy(true), sleeping = busy(false);
+    INFO("CPU seconds per wall second: spinning " << spinning << ", sleeping " << sleeping);
+    CHECK(spinning > sleeping + 0.2);
+  }
+
+
   TEST_CASE("run: a run-time error names the node; the session stays usable") {
     Engine engine;
     auto model = gather_model(engine);
