@@ -63,9 +63,9 @@ void compute_cast_like(const ComputeContext& c) {
 
 // ---- GatherElements: out[i...] = data[i...] with index[i...] in place of i_axis -----------
 
-void infer_gather_elements(InferContext& c) {
-  c.require_inputs(2, 2);
-  c.require_type(0, ew::kAllTypes);
+// Data (input 0) and the integer indices (input 1) of GatherElements and ScatterElements:
+// the same rank, at least 1, and indices no larger than data but along `axis`.
+void require_element_indices(const InferContext& c) {
   require_index_type(c, 1, "indices");
   const int r = c.rank(0);
   if (r < 1) c.fail("data must have rank >= 1");
@@ -76,6 +76,12 @@ void infer_gather_elements(InferContext& c) {
     if (d != axis && c.shape(1)[static_cast<std::size_t>(d)] > c.shape(0)[static_cast<std::size_t>(d)])
       c.fail("indices " + shape_str(c.shape(1)) + " exceed data " + shape_str(c.shape(0)) + " in dim " +
              std::to_string(d));
+}
+
+void infer_gather_elements(InferContext& c) {
+  c.require_inputs(2, 2);
+  c.require_type(0, ew::kAllTypes);
+  require_element_indices(c);
   c.set_output(0, c.dtype(0), c.shape(1));
 }
 
@@ -656,18 +662,9 @@ void compute_scatternd(const ComputeContext& c) {
 void infer_scatter_elements_as(InferContext& c, bool reduces) {
   c.require_inputs(3, 3);
   require_scatter_types(c, reduces ? scatter_reduction(c.attrs, c.opset, c.where()) : Reduction::None);
-  require_index_type(c, 1, "indices");
-  const int r = c.rank(0);
-  if (r < 1) c.fail("data must have rank >= 1");
-  if (c.rank(1) != r)
-    c.fail("indices " + shape_str(c.shape(1)) + " must have the rank of data " + shape_str(c.shape(0)));
+  require_element_indices(c);
   if (c.shape(2) != c.shape(1))
     c.fail("updates " + shape_str(c.shape(2)) + " must have the shape of indices " + shape_str(c.shape(1)));
-  const int axis = c.axis(c.attrs.get_int("axis", 0), r);
-  for (int d = 0; d < r; ++d)
-    if (d != axis && c.shape(1)[static_cast<std::size_t>(d)] > c.shape(0)[static_cast<std::size_t>(d)])
-      c.fail("indices " + shape_str(c.shape(1)) + " exceed data " + shape_str(c.shape(0)) + " in dim " +
-             std::to_string(d));
   c.set_output(0, c.dtype(0), c.shape(0));
 }
 
