@@ -99,13 +99,18 @@ inline std::string isa_name(const HostInfo& h) {
   return "none";
 }
 
+// The CPUs the cgroup quota lets threads keep busy; 0 = no quota. A fractional quota
+// rounds down (1.5 CPUs -> 1) because a second thread would be throttled for part of
+// every period and stall the first at each barrier.
+inline int quota_cpus(const HostInfo& h) {
+  return h.cpu_quota > 0 ? std::max(1, static_cast<int>(std::floor(h.cpu_quota))) : 0;
+}
+
 // Threads worth running: physical cores, cut by the affinity mask and the cgroup quota.
-// A fractional quota rounds down (1.5 CPUs -> 1) because a second thread would be
-// throttled for part of every period and stall the first at each barrier.
 inline int usable_threads(const HostInfo& h) {
   int n = std::max(1, h.physical_cores);
   if (h.affinity_cpus > 0) n = std::min(n, h.affinity_cpus);
-  if (h.cpu_quota > 0) n = std::min(n, std::max(1, static_cast<int>(std::floor(h.cpu_quota))));
+  if (const int q = quota_cpus(h); q > 0) n = std::min(n, q);
   return n;
 }
 

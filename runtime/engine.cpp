@@ -552,7 +552,7 @@ struct Engine::Impl {
     if (threads <= 1) return nullptr;
     std::lock_guard lock(pools_mutex);
     auto& p = pools[threads];
-    if (!p) p = std::make_shared<runtime::ThreadPool>(threads);
+    if (!p) p = std::make_shared<runtime::ThreadPool>(threads, jit::quota_cpus(host));
     return p;
   }
 };

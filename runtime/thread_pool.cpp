@@ -51,7 +51,7 @@ bool spin(Pred done, Hold hold) {
 }
 }  // namespace
 
-ThreadPool::ThreadPool(int threads) : threads_(threads) {
+ThreadPool::ThreadPool(int threads, int cpu_limit) : threads_(threads) {
   if (threads < 1 || threads > 1024)
     throw std::invalid_argument("ThreadPool: threads must be 1 to 1024, got " + std::to_string(threads));
   const auto t = static_cast<std::size_t>(threads);
@@ -59,7 +59,8 @@ ThreadPool::ThreadPool(int threads) : threads_(threads) {
   done_ns_.resize(t);
   by_caller_.resize(t);
   cpu_set_t cpus;
-  fits_cpus_ = sched_getaffinity(getpid(), sizeof cpus, &cpus) == 0 && threads <= CPU_COUNT(&cpus);
+  fits_cpus_ = sched_getaffinity(getpid(), sizeof cpus, &cpus) == 0 && threads <= CPU_COUNT(&cpus) &&
+               (cpu_limit <= 0 || threads <= cpu_limit);
   kept_off_ = std::make_unique<std::atomic<bool>[]>(t);
   range_cpu_ = std::make_unique<std::atomic<int>[]>(t);
   for (std::size_t w = 1; w < t; ++w) workers_.emplace_back([this, w] { loop(w); });

@@ -58,14 +58,16 @@ namespace nnjit::runtime {
 
 class ThreadPool {
  public:
-  explicit ThreadPool(int threads);
+  // cpu_limit: CPUs the process may keep busy beside its affinity mask (a cgroup quota,
+  // jit::quota_cpus); 0 = none. With more threads than CPUs, Sections change nothing.
+  explicit ThreadPool(int threads, int cpu_limit = 0);
   ~ThreadPool();
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int threads() const { return threads_; }
-  // Whether threads() <= the process's CPUs (else Sections change nothing), and how many
-  // workers are asleep (or about to be) now: for tests.
+  // Whether threads() <= the process's CPUs and cpu_limit (else Sections change
+  // nothing), and how many workers are asleep (or about to be) now: for tests.
   bool fits_cpus() const { return fits_cpus_; }
   int asleep() const { return sleepers_.load(std::memory_order_relaxed); }
 
@@ -159,7 +161,7 @@ class ThreadPool {
   std::atomic<int> pending_{0};       // ranges 1..T-1 of the current job not done yet
   std::atomic<bool> stop_{false};
   std::atomic<int> sections_{0};     // Sections open
-  bool fits_cpus_ = false;           // threads <= the process's CPUs
+  bool fits_cpus_ = false;           // threads <= the process's CPUs and cpu_limit
   std::atomic<int> caller_cpu_{-1};  // where the last job's caller ran
   std::atomic<int> sleepers_{0};     // workers asleep (or about to be)
   std::unique_ptr<std::atomic<bool>[]> kept_off_;  // per worker: run() kept it off its CPU

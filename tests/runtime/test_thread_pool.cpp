@@ -277,6 +277,17 @@ TEST_SUITE("runtime") {
     CHECK(count == 5000);
   }
 
+  TEST_CASE("thread pool: a CPU limit (a cgroup quota) below the threads keeps Sections off") {
+    CHECK_FALSE(ThreadPool(2, 1).fits_cpus());
+    cpu_set_t process;
+    REQUIRE(sched_getaffinity(0, sizeof process, &process) == 0);
+    const int cpus = CPU_COUNT(&process);
+    if (cpus >= 2) {
+      CHECK(ThreadPool(2, 2).fits_cpus());
+      CHECK(ThreadPool(2, 0).fits_cpus());  // 0 = no limit
+    }
+  }
+
   TEST_CASE("thread pool: bad thread counts are refused") {
     CHECK_THROWS_AS(ThreadPool(0), std::invalid_argument);
     CHECK_THROWS_AS(ThreadPool(100000), std::invalid_argument);
