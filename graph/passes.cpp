@@ -30,10 +30,14 @@ bool is_forwarding(const Graph& g, const Node& n, const std::vector<int>& consum
   }
   if (n.op_type != "Dropout") return false;
   if (n.outputs.size() > 1 && n.outputs[1] >= 0 && consumers[static_cast<std::size_t>(n.outputs[1])] > 0) return false;
-  // Dropout-12+ with training_mode given: only a constant false forwards.
+  // Dropout-12+ with training_mode given: a constant false forwards, or a constant
+  // ratio of 0 (which drops nothing in training too).
   if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
     const Value& t = g.values[static_cast<std::size_t>(n.inputs[2])];
-    return t.constant.defined() && t.constant.numel() == 1 && !*static_cast<const bool*>(t.constant.raw());
+    if (t.constant.defined() && t.constant.numel() == 1 && !*static_cast<const bool*>(t.constant.raw())) return true;
+    if (n.inputs.size() < 2 || n.inputs[1] < 0) return false;  // the default ratio, 0.5
+    const Tensor& r = g.values[static_cast<std::size_t>(n.inputs[1])].constant;
+    return r.defined() && r.dtype() == DType::Float32 && r.numel() == 1 && r.data<float>()[0] == 0.f;
   }
   return true;
 }

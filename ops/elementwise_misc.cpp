@@ -116,16 +116,25 @@ void copy_tensor(const Tensor& x, Tensor& y) {
 void compute_identity(const ComputeContext& c) { copy_tensor(c.in(0), c.out(0)); }
 
 // Dropout at inference passes its input through. From opset 12 a `training_mode` input
-// may ask for random dropping, which nnjit does not do: refused when it is a constant
-// true here, and at run time (compute) when it is computed.
+// may ask for random dropping, which nnjit does not do — except with a ratio of 0, which
+// drops nothing (torch exports attention dropout that way, e.g. torchvision's swin_t):
+// refused when training_mode is a constant true with another ratio here, and at run time
+// (compute) when either is computed.
+bool drops_nothing(const Tensor* ratio) {
+  return ratio && ratio->dtype() == DType::Float32 && ratio->numel() == 1 && ratio->data<float>()[0] == 0.f;
+}
+
 void infer_dropout(InferContext& c) {
   c.require_inputs(1, c.opset >= 12 ? 3 : 1);
   c.require_type(0, {DType::Float32});
+  if (c.has_input(1) && shape_numel(c.shape(1)) != 1) c.fail("ratio must be a scalar, got shape " + shape_str(c.shape(1)));
   if (c.has_input(2)) {
     c.require_type(2, {DType::Bool});
     if (shape_numel(c.shape(2)) != 1) c.fail("training_mode must be a scalar, got shape " + shape_str(c.shape(2)));
     const InputInfo& tm = c.input(2);
-    if (tm.value && tm.value->data<bool>()[0]) c.unsupported("training_mode = true (dropout in training) is not supported");
+    const InputInfo* ratio = c.has_input(1) ? &c.input(1) : nullptr;
+    if (tm.value && tm.value->data<bool>()[0] && (!ratio || (ratio->value && !drops_nothing(ratio->value))))
+      c.unsupported("training_mode = true with a ratio other than 0 (random dropping) is not supported");
   }
   c.set_output(0, c.dtype(0), c.shape(0));
   // The mask had the data's type until opset 10 made it bool.
@@ -133,8 +142,8 @@ void infer_dropout(InferContext& c) {
 }
 
 void compute_dropout(const ComputeContext& c) {
-  if (c.has(2) && c.in(2).data<bool>()[0])
-    throw_unsupported("Dropout: training_mode = true (dropout in training) is not supported");
+  if (c.has(2) && c.in(2).data<bool>()[0] && !drops_nothing(c.has(1) ? &c.in(1) : nullptr))
+    throw_unsupported("Dropout: training_mode = true with a ratio other than 0 (random dropping) is not supported");
   copy_tensor(c.in(0), c.out(0));
   if (c.outputs.size() > 1 && c.outputs[1]) {
     Tensor& mask = c.out(1);

@@ -228,6 +228,28 @@ TEST_SUITE("graph") {
     CHECK(b.g.outputs[0] == b.g.nodes[0].outputs[0]);
   }
 
+  TEST_CASE("eliminate_identities: a Dropout in training forwards only with a constant ratio of 0") {
+    Tensor train(DType::Bool, {});
+    train.data<bool>()[0] = true;
+    auto dropout = [&](float ratio) {
+      Builder b;
+      b.input("x", {2})
+          .constant("ratio", Tensor::from(std::vector<float>{ratio}, {}))
+          .constant("train", train)
+          .node("Dropout", {"x", "ratio", "train"}, {"a"})
+          .node("Relu", {"a"}, {"y"})
+          .output("y");
+      return b;
+    };
+    Builder zero = dropout(0.f);
+    graph::finalize(zero.g, {});
+    CHECK(graph::eliminate_identities(zero.g) == 1);
+    REQUIRE(zero.g.nodes.size() == 1);
+    CHECK(zero.g.nodes[0].op_type == "Relu");
+    Builder half = dropout(0.5f);
+    CHECK_THROWS_AS(graph::finalize(half.g, {}), Error);  // random dropping: refused
+  }
+
   TEST_CASE("eliminate_identities drops a Relu of a Relu, but not one that is a graph output") {
     Builder b;
     // r1 = Relu(x); r2 = Relu(r1) (forwards r1); r3 = Relu(r2) (forwards too, through the

@@ -370,9 +370,19 @@ TEST_CASE("Identity and Dropout pass data through") {
   outs = OpRunner("Dropout").opset(7).attr_f("ratio", 0.3f).outputs(2).in(x).run();
   CHECK(outs[1].dtype() == DType::Float32);
   CHECK(values(outs[1]) == V{1, 1, 1});
-  // Dropout in training is refused: at load when constant, at run time otherwise.
+  // Dropout in training is refused: at load when constant, at run time otherwise...
   CHECK_UNSUPPORTED(OpRunner("Dropout").opset(13).in(x).absent().in(bools({1}, {})).run());
   CHECK_UNSUPPORTED(OpRunner("Dropout").opset(13).in(x).absent().in_runtime(bools({1}, {})).run());
+  CHECK_UNSUPPORTED(OpRunner("Dropout").opset(13).in(x).in(f32({0.1f}, {})).in(bools({1}, {})).run());
+  CHECK_UNSUPPORTED(
+      OpRunner("Dropout").opset(13).in(x).in_runtime(f32({0.1f}, {})).in_runtime(bools({1}, {})).run());
+  // ... unless its ratio is 0, which drops nothing (torchvision's swin_t exports that).
+  outs = OpRunner("Dropout").opset(13).outputs(2).in(x).in(f32({0.f}, {})).in(bools({1}, {})).run();
+  CHECK(values(outs[0]) == V{1, -2, 3});
+  CHECK(values(outs[1]) == V{1, 1, 1});
+  outs = OpRunner("Dropout").opset(13).in(x).in_runtime(f32({0.f}, {})).in_runtime(bools({1}, {})).run();
+  CHECK(values(outs[0]) == V{1, -2, 3});
+  CHECK_INVALID(OpRunner("Dropout").opset(13).in(x).in(f32({0.f, 0.f}, {2})).run());  // ratio not a scalar
   CHECK_INVALID(OpRunner("Dropout").opset(10).in(x).in(f32({0.5f}, {})).run());
   CHECK_UNSUPPORTED(OpRunner("Dropout").in(Tensor(DType::Float64, {1})).run());
 }
