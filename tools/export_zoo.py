@@ -7,6 +7,7 @@ Usage:
     /usr/bin/python3 tools/export_zoo.py --only resnet50,darts_net --force
     /usr/bin/python3 tools/export_zoo.py --list
     /usr/bin/python3 tools/export_zoo.py --out /tmp/zoo
+    /usr/bin/python3 tools/export_zoo.py --set coverage   # into models/coverage/
 
 For each model NAME the output folder gets NAME.onnx, NAME.input.npy (seeded
 random input, 1x3x224x224 float32) and NAME.output.npy (torch's output in eval
@@ -72,6 +73,20 @@ MODELS = collections.OrderedDict([
     ("darts_net", _zoo_net("DartsNet")),
     ("repvgg_net", _zoo_net("RepVGGNet")),
 ])
+
+# The coverage set (--set coverage): more torchvision architectures, checked against torch
+# only (the ctest suite "coverage"), not benchmarked. Dense and Inception-style concats,
+# SE blocks of other shapes, grouped convs at other widths, LayerNorm and GELU (ConvNeXt),
+# shifted-window attention built from hundreds of shape ops (Swin), Fused-MBConv
+# (EfficientNetV2). Left out: the very large ones (alexnet, vgg, wide_resnet: weights
+# only), vit_b_16 (its head is zero-initialised, so the output is the bias whatever the
+# kernels compute) and inception_v3 (its random-weight output overflows the sanity check).
+COVERAGE = collections.OrderedDict((name, _tv(name)) for name in [
+    "googlenet", "densenet121", "mnasnet1_0", "regnet_y_400mf", "regnet_x_400mf",
+    "mobilenet_v3_large", "resnet18", "squeezenet1_0", "shufflenet_v2_x0_5",
+    "convnext_tiny", "efficientnet_v2_s", "swin_t",
+])
+SETS = {"zoo": MODELS, "coverage": COVERAGE}
 
 
 def model_seed(name):
@@ -157,7 +172,7 @@ def export_one(name, out_dir):
 
     seed = model_seed(name)
     torch.manual_seed(seed)
-    model = MODELS[name]()
+    model = {**MODELS, **COVERAGE}[name]()
     generator = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         randomize_batchnorm(model, generator)
@@ -213,26 +228,32 @@ def describe(name, out_dir):
 
 
 def parse_args(argv):
-    default_out = Path(__file__).resolve().parent.parent / "models"
+    models_dir = Path(__file__).resolve().parent.parent / "models"
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=default_out,
-                   help=f"output folder (default: {default_out})")
-    p.add_argument("--only", help="comma-separated model names (default: all)")
+    p.add_argument("--out", type=Path,
+                   help=f"output folder (default: {models_dir}, or its coverage/ for --set coverage)")
+    p.add_argument("--set", choices=sorted(SETS), default="zoo",
+                   help="which models: the benchmark zoo (default) or the coverage set")
+    p.add_argument("--only", help="comma-separated model names (default: all of the set)")
     p.add_argument("--force", action="store_true", help="re-export models whose files exist")
     p.add_argument("--list", action="store_true", help="print the model names and exit")
     p.add_argument("--ops", action="store_true", help="also print each model's op types")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.out is None:
+        args.out = models_dir / "coverage" if args.set == "coverage" else models_dir
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    models = SETS[args.set]
     if args.list:
-        print("\n".join(MODELS))
+        print("\n".join(models))
         return 0
-    names = list(MODELS)
+    names = list(models)
     if args.only:
         names = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = [n for n in names if n not in MODELS]
+        unknown = [n for n in names if n not in models]
         if unknown:
             print(f"unknown model(s): {', '.join(unknown)}; --list shows the names",
                   file=sys.stderr)
@@ -260,7 +281,7 @@ def main(argv=None):
             print("    " + " ".join(f"{op}:{n}" for op, n in info["op_types"].items()))
 
     # zoo.json lists every model present in the folder, not only this run's.
-    entries = [infos[n] if n in infos else describe(n, args.out) for n in MODELS
+    entries = [infos[n] if n in infos else describe(n, args.out) for n in models
                if all((args.out / f).exists() for f in file_names(n).values())]
     save_json = args.out / "zoo.json"
     tmp = save_json.with_name(save_json.name + ".tmp")

@@ -20,6 +20,11 @@ const char* const kZoo[] = {"mobilenet_v2",     "mobilenet_v3_small", "efficient
                             "resnet50",         "resnext50_32x4d",    "shufflenet_v2_x1_0",
                             "squeezenet1_1",    "darts_net",          "repvgg_net"};
 
+// tools/export_zoo.py --set coverage, in models/coverage/: architectures checked, not benchmarked.
+const char* const kCoverage[] = {"googlenet",          "densenet121",   "mnasnet1_0",    "regnet_y_400mf",
+                                 "regnet_x_400mf",     "mobilenet_v3_large", "resnet18", "squeezenet1_0",
+                                 "shufflenet_v2_x0_5", "convnext_tiny", "efficientnet_v2_s", "swin_t"};
+
 struct Error {
   double max_abs = 0, max_ref = 0;
 };
@@ -34,6 +39,7 @@ Error compare(const nnjit::Tensor& got, const nnjit::Tensor& ref) {
   return e;
 }
 
+// `name` is relative to the zoo folder ("coverage/swin_t" for the coverage set).
 void check_model(const std::string& name, const nnjit::Options& options) {
   const std::string base = zoo_dir() + "/" + name;
   REQUIRE_MESSAGE(std::filesystem::exists(base + ".onnx"),
@@ -86,5 +92,16 @@ TEST_SUITE("zoo") {
     nnjit::Engine engine;
     CHECK_THROWS_WITH_AS(engine.load(zoo_dir() + "/mobilenet_v2.onnx", {.load_threads = -1}),
                          doctest::Contains("load_threads"), nnjit::Error);
+  }
+}
+
+TEST_SUITE("coverage") {
+  TEST_CASE("coverage models match torch") {
+    for (const char* name : kCoverage) {
+      const std::string path = std::string("coverage/") + name;
+      for (const char* isa : {"auto", "avx2"})
+        SUBCASE((path + " isa=" + isa).c_str()) { check_model(path, {.isa = isa}); }
+      SUBCASE((path + " threads=2").c_str()) { check_model(path, {.threads = 2}); }
+    }
   }
 }
