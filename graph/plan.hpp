@@ -156,6 +156,10 @@ RowWindow row_window(const RowStage& stage);
 
 struct RowStreamPlan {
   std::vector<RowStage> stages;
+  // An identity shortcut's output may take the stream's input bytes
+  // (RowStreamRunner::run_in_place): false when the first stage reads input rows a tile
+  // before wrote over (see fuse_row_streams).
+  bool over_input_ok = false;
   int64_t tile_rows = 1;             // last stage's output rows per tile
   std::vector<int64_t> buffer_rows;  // per stage but the last: rows of its output a buffer holds
   // Floats of stage s's buffer, and of every buffer of one thread.

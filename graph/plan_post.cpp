@@ -168,8 +168,12 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
     const PlannedStep& last = plan.steps[chain.back()];
     // A residual that is the chain's own input (an identity shortcut) may take the output
     // in place when every stage keeps the rows (stride 1) and reads its input up to at
-    // least its own last row: tiles in order then read every input row before one of
-    // them writes over it, and never again. Threads each defer their first tile's writes
+    // least its own last row, and the first stage reads no input row above its first
+    // that the later stages do not reach below theirs (a tile's first new row of the
+    // first stage lies that far below the rows the tile before wrote: 0 for ResNet's
+    // 1x1 -> 3x3 -> 1x1; Fused-MBConv's 3x3 -> 1x1 reads the row the tile before wrote
+    // over): tiles in order then read every input row before one of them writes over it,
+    // and never again. Threads each defer their first tile's writes
     // to the end (its buffers computed first, in a second set of buffers), so none
     // overwrites rows a neighbour still reads (run_split_in_place: tiles at least as tall
     // as the rows the stages reach above and below).
@@ -185,8 +189,11 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
           return w.stride == 1 && w.pad_top <= w.extent - 1;
         }))
       continue;
+    const RowWindow first = row_window(stages.front());
+    const bool over_input = identity && first.pad_top <= below - (first.extent - 1 - first.pad_top);
     RowStreamPlan stream = plan_row_stream(std::move(stages), host, threads, limits.smallest_tiles);
-    if (identity && threads > 1 && stream.tile_rows < std::max(above, below)) continue;
+    if (over_input && threads > 1 && stream.tile_rows < std::max(above, below)) continue;
+    stream.over_input_ok = over_input;
     PlannedStep s{StepKind::row_stream, {}, "", {}, last.outputs, {}, std::nullopt, std::nullopt, {}, ""};
     s.inputs.push_back(plan.steps[k].inputs[0]);
     for (std::size_t i : chain) {
@@ -200,7 +207,7 @@ void fuse_row_streams(const Graph& g, ExecutionPlan& plan, const jit::HostInfo& 
     s.inputs.push_back(last.kind == StepKind::conv ? last.inputs[3] : -1);
     s.stream = std::move(stream);
     s.outputs.push_back(add_scratch(g, plan, plan_value(g, plan, last.outputs.at(0)).name + "@rows",
-                                    s.stream->buffers_floats() * threads * (identity && threads > 1 ? 2 : 1)));
+                                    s.stream->buffers_floats() * threads * (over_input && threads > 1 ? 2 : 1)));
     readers.push_back(0);
     plan.steps[chain.back()] = std::move(s);
     for (std::size_t i = chain.size() - 1; i-- > 0;)

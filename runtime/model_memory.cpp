@@ -68,6 +68,7 @@ std::vector<InPlaceRequest> inplace_requests(const Step& s) {
   }
   if (s.kind == graph::StepKind::ir_block && s.block->in_place) r.push_back({0, 0, s.inputs[7] == s.inputs[0]});
   if (s.kind == graph::StepKind::row_stream && s.inputs.back() >= 0 &&
+      (s.inputs.back() != s.inputs.front() || s.stream->over_input_ok) &&
       with_conv_stage(s.stream->stages.back(), false,
                       [](const auto& shape) { return shape.residual == jit::ResidualMode::before_activation; }))
     r.push_back({0, static_cast<int>(s.inputs.size()) - 1, s.inputs.back() == s.inputs.front()});
