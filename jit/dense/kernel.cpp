@@ -97,7 +97,7 @@ void check_plan(const DensePlan& p) {
   if (p.block != isa_block(p.isa)) fail("block does not match the ISA");
   if (p.in_blocks != div_up(s.in_channels, p.block) || p.out_blocks != div_up(s.out_channels, p.block))
     fail("blocks do not cover the channels");
-  if (s.kernel != 3 && s.kernel != 5 && s.kernel != 7) fail("kernel size");
+  if (s.kernel < 2 || s.kernel > 7) fail("kernel size");
   if (s.stride < 1 || s.dilation < 1 || s.pad_left < 0 || s.pad_top < 0 || s.out_height() < 1 || s.out_width() < 1)
     fail("stride, dilation or pads");
   if (p.main_tiles * p.main.oc_blocks + p.tail.oc_blocks != p.out_blocks) fail("tiles do not cover the output");

@@ -253,6 +253,22 @@ TEST_CASE("dense: spatial sizes, kernels, strides and pads") {
   }
 }
 
+TEST_CASE("dense: even kernels and strides up to 4 (patchify stems and downsamplers)") {
+  for (Isa isa : kIsas) {
+    for (int k : {2, 4, 6})
+      for (int stride : {1, 2, 3, 4}) {
+        CAPTURE(k);
+        CAPTURE(stride);
+        DenseTester().channels(17).out_channels(40).size(13).kernel(k).stride(stride).pad(0).isa(isa).Test();
+        DenseTester().channels(24).out_channels(16).height(9).width(14).kernel(k).stride(stride).pads(1, 0, 0, 1).isa(isa).Test();
+      }
+    // ConvNeXt's downsamplers (2x2, stride 2) and its stem (4x4, stride 4, from NCHW).
+    DenseTester().channels(96).out_channels(192).size(56).kernel(2).stride(2).isa(isa).Test();
+    DenseTester().channels(3).out_channels(96).size(32).kernel(4).stride(4).nchw(true).isa(isa).Test();
+    DenseTester().channels(3).out_channels(20).size(19).kernel(3).stride(3).nchw(true).isa(isa).Test();
+  }
+}
+
 TEST_CASE("dense: dilation 2 and 4") {
   for (Isa isa : kIsas)
     for (int d : {2, 4})
@@ -370,9 +386,11 @@ TEST_CASE("dense: the plan refuses what it cannot run, and says why") {
     return std::holds_alternative<std::string>(r) ? std::get<std::string>(r) : std::string();
   };
   CHECK(reason({.in_channels = 0, .out_channels = 4, .height = 3, .width = 3}).find("positive") != std::string::npos);
-  CHECK(reason({.in_channels = 4, .out_channels = 4, .height = 3, .width = 3, .kernel = 4}).find("kernel") !=
+  CHECK(reason({.in_channels = 4, .out_channels = 4, .height = 9, .width = 9, .kernel = 8}).find("kernel") !=
         std::string::npos);
-  CHECK(reason({.in_channels = 4, .out_channels = 4, .height = 3, .width = 3, .stride = 3}).find("stride") !=
+  CHECK(reason({.in_channels = 4, .out_channels = 4, .height = 3, .width = 3, .kernel = 1}).find("kernel") !=
+        std::string::npos);
+  CHECK(reason({.in_channels = 4, .out_channels = 4, .height = 3, .width = 3, .stride = 5}).find("stride") !=
         std::string::npos);
   CHECK(reason({.in_channels = 4, .out_channels = 4, .height = 3, .width = 3, .dilation = 3}).find("dilation") !=
         std::string::npos);
