@@ -29,6 +29,7 @@ const char* step_kind_name(StepKind kind) {
     case StepKind::crop: return "crop";
     case StepKind::se_block: return "se_block";
     case StepKind::row_stream: return "row_stream";
+    case StepKind::gemm: return "gemm";
   }
   return "?";
 }
@@ -490,6 +491,18 @@ ExecutionPlan plan_graph(const Graph& g, const jit::HostInfo& probed, const Opti
     }
     if (jit_on && !n.inputs.empty() && n.inputs[0] >= 0 && (n.domain.empty() || n.domain == "ai.onnx")) {
       if (emit_blocked_op(g, uses, n, static_cast<int>(i), host, plan, layouts, taken)) continue;
+      if (n.op_type == "MatMul" || n.op_type == "Gemm") {
+        auto free = [&](int m) { return !taken[static_cast<std::size_t>(m)] && group_of[static_cast<std::size_t>(m)] < 0; };
+        auto planned = plan_matmul_group(g, uses, static_cast<int>(i), free, host);
+        if (auto* grp = std::get_if<ConvGroup>(&planned)) {
+          for (int m : grp->nodes) taken[static_cast<std::size_t>(m)] = 1;
+          plan.steps.push_back({StepKind::gemm, grp->nodes, grp->op, {layouts.plain(grp->src), grp->weights, grp->bias},
+                                {grp->out}, grp->plan, std::nullopt, std::nullopt, {}, ""});
+          continue;
+        }
+        std::string& why = why_reference[i];
+        why += (why.empty() ? "" : "; as a gemm: ") + std::get<std::string>(planned);
+      }
     }
     emit_reference(static_cast<int>(i));
   }

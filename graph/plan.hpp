@@ -15,6 +15,9 @@
 //    Add/Mul (with a following activation fused) and the squeeze-excitation scale
 //    x * s[N,C,1,1] run the pool / eltwise families on blocked tensors, when their input
 //    already exists in blocked layout (no reorder just to use them).
+//  - MatMul with constant 2-D weights (Linear layers on [..., K] activations: ConvNeXt's
+//    MLPs, attention projections) and Gemm nodes the pointwise path does not take run the
+//    gemm family on plain tensors, a following bias Add and activation fused.
 //  - Squeeze-excitation (GlobalAveragePool -> 1x1 conv + act -> 1x1 conv + Sigmoid or
 //    HardSigmoid -> Mul) is one se_block step.
 //  - Channel data movement between blocked tensors — Concat over channels, Slice of
@@ -40,6 +43,7 @@
 #include "jit/dense/dense.hpp"
 #include "jit/depthwise/depthwise.hpp"
 #include "jit/eltwise/eltwise.hpp"
+#include "jit/gemm/gemm.hpp"
 #include "jit/grouped/grouped.hpp"
 #include "jit/host_info.hpp"
 #include "jit/pointwise/pointwise.hpp"
@@ -65,11 +69,14 @@ enum class StepKind {
                // [+ add], tile by tile over output rows (see InvertedResidualPlan)
   row_stream,  // a chain of convs (and a max pool) streaming rows through small buffers
                // (see RowStreamPlan)
+  gemm,        // MatMul / Gemm with constant 2-D weights on plain row-major tensors (every
+               // leading axis of A is rows), fused bias Add and activation:
+               // {a, weights, bias or -1}, {dst}
 };
 const char* step_kind_name(StepKind kind);
 
 using KernelPlan = std::variant<std::monostate, jit::PointwisePlan, jit::DepthwisePlan, jit::DensePlan,
-                                jit::GroupedPlan, jit::PoolPlan, jit::EltwisePlan>;
+                                jit::GroupedPlan, jit::PoolPlan, jit::EltwisePlan, jit::GemmPlan>;
 
 // The kernel's name (jit/README.md), or "" for monostate.
 std::string kernel_plan_name(const KernelPlan& plan);

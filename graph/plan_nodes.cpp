@@ -448,4 +448,68 @@ std::variant<ConvGroup, std::string> plan_gemm_group(const Graph& g, const Uses&
   return group;
 }
 
+std::variant<ConvGroup, std::string> plan_matmul_group(const Graph& g, const Uses& uses, int ni,
+                                                       const std::function<bool(int)>& free, const jit::HostInfo& host) {
+  const Node& n = g.nodes[static_cast<std::size_t>(ni)];
+  const bool gemm = n.op_type == "Gemm";
+  auto value = [&](int v) -> const Value& { return g.values[static_cast<std::size_t>(v)]; };
+  auto is_float = [&](int v) { return v >= 0 && value(v).dtype == DType::Float32 && value(v).shape_known; };
+  if (n.inputs.size() < 2 || n.outputs.size() != 1 || !is_float(n.inputs[0]) || !is_float(n.outputs[0]))
+    return std::string("not a float product of known shapes");
+  const Shape& a = value(n.inputs[0]).shape;
+  if (a.size() < 2 || (gemm && a.size() != 2)) return std::string("A is not a matrix or a stack of rows");
+  if (!g.is_constant(n.inputs[1]) || !is_float(n.inputs[1]) || value(n.inputs[1]).shape.size() != 2)
+    return std::string("weights are not a constant float matrix");
+  const Shape& w = value(n.inputs[1]).shape;
+  const bool trans_b = gemm && n.attrs.get_int("transB", 0) != 0;
+  const int64_t k = a.back(), cols = trans_b ? w[0] : w[1];
+  if ((trans_b ? w[1] : w[0]) != k) return std::string("weights do not match A's last axis");
+  if (k < 1 || cols < 1 || shape_numel(a) < 1) return std::string("an empty product");
+  if (gemm && n.attrs.get_int("transA", 0) != 0) return std::string("transA = 1");
+  // A bias of N floats: Gemm's C, or a constant added to the MatMul's product.
+  auto is_bias = [&](int v) {
+    if (!g.is_constant(v) || !is_float(v) || shape_numel(value(v).shape) != cols) return false;
+    const Shape& b = value(v).shape;
+    return std::all_of(b.begin(), b.end() - 1, [](int64_t d) { return d == 1; });
+  };
+  ConvGroup group;
+  group.nodes = {ni};
+  group.op = n.op_type;
+  group.src = n.inputs[0];
+  group.weights = n.inputs[1];
+  group.out = n.outputs[0];
+  if (gemm && n.inputs.size() > 2 && n.inputs[2] >= 0) {
+    if (!is_bias(n.inputs[2]) || value(n.inputs[2]).shape.size() > 2) return std::string("C is not a constant [N] or [1,N]");
+    group.bias = n.inputs[2];
+  }
+  if (!gemm && uses.private_to_one(group.out)) {
+    const int ai = uses.readers[static_cast<std::size_t>(group.out)][0];
+    const Node& add = g.nodes[static_cast<std::size_t>(ai)];
+    if (add.op_type == "Add" && add.inputs.size() == 2 && free(ai) && is_float(add.outputs[0]) &&
+        value(add.outputs[0]).shape == value(group.out).shape) {
+      const int other = add.inputs[add.inputs[0] == group.out ? 1 : 0];
+      if (other != group.out && is_bias(other) && value(other).shape.size() <= a.size()) {
+        group.nodes.push_back(ai);
+        group.op += "+Add";
+        group.bias = other;
+        group.out = add.outputs[0];
+      }
+    }
+  }
+  jit::Activation act;
+  if (auto f = fused_activation(g, uses, group.out); f && std::all_of(f->nodes.begin(), f->nodes.end(), free)) {
+    act = f->act;
+    for (int m : f->nodes) {
+      group.nodes.push_back(m);
+      group.op += "+" + g.nodes[static_cast<std::size_t>(m)].op_type;
+    }
+    group.out = f->out;
+  }
+  auto planned = jit::plan_gemm(
+      {.m = shape_numel(a) / k, .k = k, .n = cols, .has_bias = group.bias >= 0, .activation = act}, host);
+  if (auto* why = std::get_if<std::string>(&planned)) return *why;
+  group.plan = std::get<jit::GemmPlan>(planned);
+  return group;
+}
+
 }  // namespace nnjit::graph

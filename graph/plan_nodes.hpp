@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -100,5 +101,15 @@ std::optional<Shuffle> channel_shuffle(const Graph& g, const Uses& uses, int ri)
 std::variant<ConvGroup, std::string> plan_gemm_group(const Graph& g, const Uses& uses, int ni,
                                                      const std::vector<int>& group_of, const jit::HostInfo& host,
                                                      int block);
+
+// MatMul with constant 2-D weights B [K,N] on A [..., M, K] (every leading axis of A is
+// rows), or a Gemm (transA = 0, constant B, C absent or a constant [N] / [1,N]; alpha,
+// beta and transB are applied when the weights are packed), as a
+// gemm kernel on plain tensors. After a MatMul a constant bias Add ([N], or [1,...,1,N])
+// is fused, and after that (or the Gemm) an activation, when the values in between are
+// private and `free` says the nodes are not planned elsewhere. The group's plan is a
+// jit::GemmPlan; residual is -1.
+std::variant<ConvGroup, std::string> plan_matmul_group(const Graph& g, const Uses& uses, int ni,
+                                                       const std::function<bool(int)>& free, const jit::HostInfo& host);
 
 }  // namespace nnjit::graph

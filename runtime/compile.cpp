@@ -469,6 +469,45 @@ void compile_step(ModelImpl& m, Step& s) {
       };
       break;
     }
+    case graph::StepKind::gemm: {
+      // Gemm's alpha, beta and transB go into the packed weights; threads split the rows
+      // in whole register tiles, or the panels (column tiles) when rows are few.
+      const auto& plan = std::get<jit::GemmPlan>(s.plan);
+      const ops::Attributes& attrs = g.nodes[static_cast<std::size_t>(s.nodes.at(0))].attrs;
+      const bool gemm = s.op.rfind("Gemm", 0) == 0;
+      auto weights = std::make_shared<jit::GemmWeights>(jit::pack_gemm_weights(
+          plan, data_or_null(g, s.inputs[1]), gemm && attrs.get_int("transB", 0) != 0,
+          gemm ? attrs.get_float("alpha", 1.f) : 1.f, data_or_null(g, s.inputs[2]),
+          gemm ? attrs.get_float("beta", 1.f) : 1.f));
+      s.packed_bytes = (weights->weights.size() + weights->bias.size()) * sizeof(float);
+      auto kernel = jit::get_gemm_kernel(plan, serves(g, s));
+      s.kernel = kernel->name();
+      s.code = kernel->code();
+      s.code_size = kernel->code_size();
+      const int64_t rows = plan.shape.m, tile = plan.main.rows, row_tiles = jit::div_up(rows, tile);
+      const int64_t panels = plan.panels();
+      const bool by_rows = row_tiles >= 2 * pool.threads() || row_tiles >= panels;
+      if (pool.threads() > 1)
+        s.split = (by_rows ? "rows/" : "panels/") + std::to_string(std::min(by_rows ? row_tiles : panels,
+                                                                              int64_t{pool.threads()}));
+      s.run = [kernel, weights, pool, rows, tile, row_tiles, panels, by_rows](const ops::ComputeContext& c) {
+        const jit::GemmShape& sh = kernel->plan().shape;
+        jit::GemmArgs args{c.inputs[0]->data<float>(), c.outputs[0]->data<float>(), weights->weights.data(),
+                           weights->bias.data(), sh.k, sh.n, 0, rows, 0, panels};
+        parallel(pool, by_rows ? row_tiles : panels, [&](int64_t begin, int64_t end, int) {
+          jit::GemmArgs part = args;
+          if (by_rows) {
+            part.row_begin = begin * tile;
+            part.row_end = std::min(rows, end * tile);
+          } else {
+            part.panel_begin = begin;
+            part.panel_end = end;
+          }
+          (*kernel)(part);
+        });
+      };
+      break;
+    }
     case graph::StepKind::conv:
       std::visit(
           [&](const auto& plan) {

@@ -305,6 +305,32 @@ Net misc_net() {
   return n;
 }
 
+// Linear layers on plain tensors (the gemm step): ConvNeXt's MLP on [1,3,5,40], 15 rows
+// of 40 -> 33 -> 40 columns (tile tails everywhere) — MatMul + bias Add + Relu, then
+// MatMul + Add with the bias first; a MatMul on a 3-D graph input
+// with no bias whose product is also a graph output (nothing fused); a Gemm transB = 0
+// with alpha, beta and a [1,N] C, then a Sigmoid.
+Net linear_net() {
+  Net n;
+  n.input("X", {1, 5, 3, 40}).input("S", {2, 7, 19});
+  auto* tr = n.op("Transpose", {"X"}, "xt");  // a reference op first: the products read plain values
+  attr_ints(tr, "perm", {0, 2, 1, 3});
+  n.op("MatMul", {"xt", n.weights("w1", {40, 33})}, "m1");
+  n.op("Add", {"m1", n.weights("b1", {33})}, "a1");
+  n.op("Relu", {"a1"}, "r1");
+  n.op("MatMul", {"r1", n.weights("w2", {33, 40})}, "m2");
+  n.op("Add", {n.weights("b2", {1, 1, 1, 40}), "m2"}, "Y");
+  n.op("MatMul", {"S", n.weights("w3", {19, 17})}, "M");
+  n.op("Relu", {"M"}, "MR");
+  n.op("Reshape", {"MR", n.ints("flat", {14, 17})}, "f");
+  auto* gm = n.op("Gemm", {"f", n.weights("w4", {17, 9}), n.weights("c4", {1, 9})}, "gm");
+  attr_float(gm, "alpha", 0.5f);
+  attr_float(gm, "beta", 2.f);
+  n.op("Sigmoid", {"gm"}, "G");
+  n.output("Y").output("M").output("G");
+  return n;
+}
+
 // Concat of a value twice and of a plain graph input, read by a conv and a reference op;
 // the graph input is a graph output too.
 Net concat_net() {
@@ -411,6 +437,7 @@ const std::vector<NamedNet>& all_nets() {
       {"block_net", block_net},
       {"gather_net", gather_net},
       {"misc_net", misc_net},
+      {"linear_net", linear_net},
       {"crop_net", crop_net},
       {"concat_net", concat_net},
       {"geometry_net", geometry_net},

@@ -157,6 +157,7 @@ Net conv_clip_min_only();
 Net block_net();
 Net gather_net();
 Net misc_net();
+Net linear_net();
 Net concat_net();
 Net geometry_net();
 Net constant_operands();

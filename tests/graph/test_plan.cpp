@@ -158,6 +158,19 @@ std::vector<std::string> plan_problems(const graph::Graph& g, const ExecutionPla
         expect(block(out) == p.block_size, at + " writes " + name(out) + " plain");
         break;
       }
+      case StepKind::gemm: {
+        if (!expect(st.inputs.size() == 3 && st.outputs.size() == 1, at + ": not {a, w, bias} -> {dst}")) break;
+        const auto* gp = std::get_if<jit::GemmPlan>(&st.plan);
+        if (!expect(gp != nullptr, at + " has no gemm plan")) break;
+        expect(g.is_constant(st.inputs[1]), at + ": weights not constant");
+        expect(st.inputs[2] < 0 || g.is_constant(st.inputs[2]), at + ": bias not constant");
+        expect(gp->shape.has_bias == (st.inputs[2] >= 0), at + ": bias and plan disagree");
+        expect(block(st.inputs[0]) == 0 && block(out) == 0, at + " reads or writes a blocked value");
+        expect(gp->shape.m * gp->shape.k == shape_numel(g.values[static_cast<std::size_t>(st.inputs[0])].shape) &&
+                   gp->shape.m * gp->shape.n == shape_numel(g.values[static_cast<std::size_t>(out)].shape),
+               at + ": the plan's M, K, N do not match its values");
+        break;
+      }
       case StepKind::pool:
       case StepKind::eltwise:
         expect(!graph::kernel_plan_name(st.plan).empty(), at + " has no kernel");
@@ -210,7 +223,8 @@ std::vector<std::string> plan_problems(const graph::Graph& g, const ExecutionPla
     for (std::size_t k = p.steps.size(); k-- > 0;) {
       const auto& outs = p.steps[k].outputs;
       if (std::find(outs.begin(), outs.end(), v) == outs.end()) continue;
-      expect(p.steps[k].kind == StepKind::to_plain || p.steps[k].kind == StepKind::reference,
+      expect(p.steps[k].kind == StepKind::to_plain || p.steps[k].kind == StepKind::reference ||
+                 p.steps[k].kind == StepKind::gemm,
              "graph output " + name(v) + " is last written by step #" + std::to_string(k) + ", a " +
                  graph::step_kind_name(p.steps[k].kind) + " step");
       break;
@@ -311,6 +325,46 @@ TEST_SUITE("graph") {
         }
       }
     }
+  }
+
+  TEST_CASE("plan_graph runs MatMul and Gemm with constant weights as gemm steps on plain tensors") {
+    for (const jit::HostInfo& host : {avx2_host(), avx512_host()}) {
+      CAPTURE(jit::isa_name(host));
+      const graph::Graph g = finalized(linear_net());
+      const ExecutionPlan p = plan_checked(g, host);
+      std::vector<std::string> ops, kernels;
+      for (const PlannedStep& st : p.steps)
+        if (st.kind == StepKind::gemm) {
+          ops.push_back(st.op);
+          kernels.push_back(graph::kernel_plan_name(st.plan));
+        }
+      // The bias Adds (either operand order) and the activations fused; the product that
+      // is a graph output keeps its Relu apart.
+      const std::vector<std::string> want = {"MatMul+Add+Relu", "MatMul+Add", "MatMul", "Gemm+Sigmoid"};
+      CHECK_MESSAGE(ops == want, describe(g, p));
+      REQUIRE(kernels.size() == 4);
+      CHECK(contains(kernels[0], "_relu_"));
+      CHECK(contains(kernels[3], "_sigmoid_"));
+      for (const std::string& k : kernels) CHECK(contains(k, jit::isa_name(host)));
+      const auto& first = std::get<jit::GemmPlan>(
+          std::find_if(p.steps.begin(), p.steps.end(), [](const PlannedStep& st) { return st.kind == StepKind::gemm; })
+              ->plan);
+      CHECK(first.shape.m == 15);  // [1,3,5] rows
+      CHECK(first.shape.k == 40);
+      CHECK(first.shape.n == 33);
+      CHECK(first.shape.has_bias);
+      CHECK(count_kind(p, StepKind::to_blocked) + count_kind(p, StepKind::to_plain) == 0);  // plain throughout
+    }
+    // Weights computed at run time: a reference MatMul that says why.
+    Net n;
+    n.input("A", {4, 8}).input("B", {8, 3});
+    n.op("MatMul", {"A", "B"}, "Y");
+    n.output("Y");
+    const graph::Graph g = finalized(n);
+    const ExecutionPlan p = plan_checked(g, avx512_host());
+    REQUIRE(p.steps.size() == 1);
+    CHECK(p.steps[0].kind == StepKind::reference);
+    CHECK_MESSAGE(contains(p.steps[0].reason, "weights are not a constant"), p.steps[0].reason);
   }
 
   TEST_CASE("plan_graph does not fuse through values with other readers or graph outputs") {
