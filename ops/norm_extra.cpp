@@ -1,7 +1,10 @@
-// InstanceNormalization and LRN (local response normalisation across channels):
-// shape rules and references. Both take [N, C, D1, ...] float32 and compute in double.
+// InstanceNormalization, LRN (local response normalisation across channels) and
+// MeanVarianceNormalization: shape rules and references. All take float32 and compute in
+// double; the first two take [N, C, D1, ...].
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
 #include "ops/registry.hpp"
 #include "ops/util.hpp"
@@ -101,11 +104,71 @@ void compute_lrn(const ComputeContext& c) {
     }
 }
 
+// ---- MeanVarianceNormalization: y = (x - mean) / (sqrt(var) + 1e-9), mean and
+// (population) variance over `axes` (default [0, 2, 3]; empty = every axis, as ReduceMean).
+// The epsilon is added to the standard deviation, as in the op's ONNX function body.
+
+constexpr double kMvnEpsilon = 1e-9;
+
+// The input's shape with the normalised axes set to 1 (the shape of mean and var);
+// InvalidInput (prefixed with `where`) for an axis out of range or given twice.
+Shape mvn_stats_shape(const Shape& x, const std::vector<int64_t>& axes, const std::string& where) {
+  const int r = static_cast<int>(x.size());
+  Shape stats = axes.empty() ? Shape(x.size(), 1) : x;
+  std::vector<bool> seen(x.size(), false);
+  for (int64_t a : axes) {
+    if (a < -r || a >= r)
+      throw_invalid(where + ": axis " + std::to_string(a) + " is out of range for input " + shape_str(x));
+    const auto d = static_cast<std::size_t>(a < 0 ? a + r : a);
+    if (seen[d]) throw_invalid(where + ": axis " + std::to_string(a) + " is given twice in axes");
+    seen[d] = true;
+    stats[d] = 1;
+  }
+  return stats;
+}
+
+const std::vector<int64_t> kMvnDefaultAxes = {0, 2, 3};
+
+void infer_mvn(InferContext& c) {
+  c.require_inputs(1, 1);
+  c.require_type(0, {DType::Float32});
+  mvn_stats_shape(c.shape(0), c.attrs.get_ints("axes", kMvnDefaultAxes), c.where());
+  c.set_output(0, DType::Float32, c.shape(0));
+}
+
+void compute_mvn(const ComputeContext& c) {
+  const Tensor& x = c.in(0);
+  const Shape stats_shape =
+      mvn_stats_shape(x.shape(), c.attrs.get_ints("axes", kMvnDefaultAxes), "MeanVarianceNormalization");
+  const int64_t groups = shape_numel(stats_shape);
+  if (groups == 0 || x.numel() == 0) return;
+  const double count = static_cast<double>(x.numel() / groups);  // elements per (mean, var) pair
+  // Each element's (mean, var) pair: stride 0 along the normalised axes.
+  const std::vector<std::vector<int64_t>> to_stats = {broadcast_strides(stats_shape, x.shape())};
+  const float* src = x.data<float>();
+  float* dst = c.out(0).data<float>();
+  std::vector<double> mean(static_cast<std::size_t>(groups), 0.0), var(static_cast<std::size_t>(groups), 0.0);
+  for_each_broadcast(x.shape(), to_stats, [&](int64_t e, const std::vector<int64_t>& g) {
+    mean[static_cast<std::size_t>(g[0])] += src[e];
+  });
+  for (double& m : mean) m /= count;
+  for_each_broadcast(x.shape(), to_stats, [&](int64_t e, const std::vector<int64_t>& g) {
+    const double dev = src[e] - mean[static_cast<std::size_t>(g[0])];
+    var[static_cast<std::size_t>(g[0])] += dev * dev;
+  });
+  for (double& v : var) v /= count;
+  for_each_broadcast(x.shape(), to_stats, [&](int64_t e, const std::vector<int64_t>& g) {
+    const auto k = static_cast<std::size_t>(g[0]);
+    dst[e] = static_cast<float>((src[e] - mean[k]) / (std::sqrt(var[k]) + kMvnEpsilon));
+  });
+}
+
 }  // namespace
 
 void register_norm_extra_ops(std::vector<OpSchema>& out) {
   out.push_back({"InstanceNormalization", 6, infer_instance_norm, compute_instance_norm, nullptr});
   out.push_back({"LRN", 1, infer_lrn, compute_lrn, nullptr});
+  out.push_back({"MeanVarianceNormalization", 9, infer_mvn, compute_mvn, nullptr});
 }
 
 }  // namespace nnjit::ops

@@ -18,7 +18,9 @@ constexpr GroupFn kGroups[] = {
     register_math_extra_ops,   // ops/math_extra.cpp: rounding, trigonometry, ELU family, Sign, IsNaN, PRelu, ...
     register_logic_ops,        // ops/logic.cpp: And, Or, Xor, GreaterOrEqual, LessOrEqual, Mod
     register_index_ops,        // ops/index_ops.cpp: Size, GatherElements, GatherND, Scatter*, TopK, CumSum, OneHot, ...
-    register_norm_extra_ops,   // ops/norm_extra.cpp: InstanceNormalization, LRN
+    register_norm_extra_ops,   // ops/norm_extra.cpp: InstanceNormalization, LRN, MeanVarianceNormalization
+    register_loss_ops,         // ops/loss.cpp: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
+    register_einsum_ops,       // ops/einsum.cpp: Einsum
 };
 
 const std::map<std::string_view, OpSchema>& table() {
