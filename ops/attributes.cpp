@@ -29,6 +29,10 @@ std::vector<float> Attributes::get_floats(const std::string& name, std::vector<f
   const Attribute* a = find(name, Attribute::Kind::Floats);
   return a ? a->floats : fallback;
 }
+std::vector<std::string> Attributes::get_strings(const std::string& name, std::vector<std::string> fallback) const {
+  const Attribute* a = find(name, Attribute::Kind::Strings);
+  return a ? a->strings : fallback;
+}
 const nnjit::Tensor* Attributes::get_tensor(const std::string& name) const {
   const Attribute* a = find(name, Attribute::Kind::Tensor);
   return a ? &a->t : nullptr;

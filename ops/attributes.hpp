@@ -35,6 +35,7 @@ class Attributes {
   std::string get_string(const std::string& name, const std::string& fallback) const;
   std::vector<int64_t> get_ints(const std::string& name, std::vector<int64_t> fallback = {}) const;
   std::vector<float> get_floats(const std::string& name, std::vector<float> fallback = {}) const;
+  std::vector<std::string> get_strings(const std::string& name, std::vector<std::string> fallback = {}) const;
   // nullptr when absent.
   const nnjit::Tensor* get_tensor(const std::string& name) const;
 

@@ -21,6 +21,8 @@ constexpr GroupFn kGroups[] = {
     register_norm_extra_ops,   // ops/norm_extra.cpp: InstanceNormalization, LRN, MeanVarianceNormalization
     register_loss_ops,         // ops/loss.cpp: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
     register_einsum_ops,       // ops/einsum.cpp: Einsum
+    register_norm_extra_ops,   // ops/norm_extra.cpp: InstanceNormalization, LRN
+    register_recurrent_ops,    // ops/recurrent.cpp: LSTM, GRU, RNN
 };
 
 const std::map<std::string_view, OpSchema>& table() {

@@ -65,6 +65,27 @@ class OpRunner {
     attrs_.set(name, a);
     return *this;
   }
+  OpRunner& attr_floats(const std::string& name, std::vector<float> v) {
+    ops::Attribute a;
+    a.kind = ops::Attribute::Kind::Floats;
+    a.floats = std::move(v);
+    attrs_.set(name, a);
+    return *this;
+  }
+  OpRunner& attr_s(const std::string& name, std::string v) {
+    ops::Attribute a;
+    a.kind = ops::Attribute::Kind::String;
+    a.s = std::move(v);
+    attrs_.set(name, a);
+    return *this;
+  }
+  OpRunner& attr_strings(const std::string& name, std::vector<std::string> v) {
+    ops::Attribute a;
+    a.kind = ops::Attribute::Kind::Strings;
+    a.strings = std::move(v);
+    attrs_.set(name, a);
+    return *this;
+  }
 
   // The attribute problems the schema's check reports.
   std::vector<std::string> check() const {
