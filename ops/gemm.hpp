@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+
+#include "nnjit/tensor.hpp"
 
 namespace nnjit::ops {
 
@@ -13,5 +16,14 @@ namespace nnjit::ops {
 // garbage or NaN there does not leak into the result). c must not alias a or b.
 void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* a,
                     const float* b, float beta, float* c);
+
+// numpy.matmul's shapes (MatMul, MatMulInteger, QLinearMatMul): a 1-D A is a row vector
+// and a 1-D B a column vector, the added dim being removed from the result; the leading
+// (batch) dims broadcast. Throws InvalidInput prefixed with `where`.
+struct MatMulShapes {
+  int64_t M = 1, N = 1, K = 1;
+  Shape a_batch, b_batch, batch, out;
+};
+MatMulShapes matmul_shapes(const Shape& a, const Shape& b, const std::string& where);
 
 }  // namespace nnjit::ops

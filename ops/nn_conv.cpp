@@ -81,20 +81,7 @@ __attribute__((no_sanitize("address", "undefined"))) void axpy_row(float* __rest
   for (int64_t o = 0; o < n; ++o) dst[o] += w * src[o * stride];
 }
 
-// Where kernel taps meet rows, for Conv (outputs reading inputs) and ConvTranspose (inputs
-// writing outputs) alike: along each spatial axis, position f of the `from` side meets
-// position f * stride + k * dilation - pad_begin of the `to` side. A "row" is a run along
-// the last spatial axis; which `to` row a `from` row meets through a tap of the leading
-// axes depends only on the geometry, so it is tabulated once up front.
-struct TapRows {
-  int64_t rows = 0;  // rows in a `from` plane
-  int64_t taps = 0;  // kernel taps over the leading axes
-  // offset[t * rows + row]: offset in a `to` plane of the row that `from` row `row` meets
-  // through leading-axes tap t, or -1 where that falls outside `to`.
-  std::vector<int64_t> offset;
-  // Along the last axis tap kw stays inside `to` for the `from` positions [lo[kw], hi[kw]).
-  std::vector<int64_t> lo, hi;
-};
+}  // namespace
 
 TapRows tap_rows(const std::vector<int64_t>& from, const std::vector<int64_t>& to, const SpatialParams& g) {
   const int last = static_cast<int>(from.size()) - 1;
@@ -133,43 +120,10 @@ TapRows tap_rows(const std::vector<int64_t>& from, const std::vector<int64_t>& t
   return m;
 }
 
-}  // namespace
-
-// The loop nest: for every (image, output channel) plane, add each input channel's
-// contribution kernel tap by kernel tap, one output row at a time (tap_rows: the input
-// row a tap reads for an output row, or none in the padding). Along the last axis each
-// tap reads a contiguous range of valid outputs [lo, hi), so the inner loop has no branches.
+// conv_loop_nest with the float row (ops/conv.hpp).
 void conv_reference(const ConvParams& p, const float* src, const float* weights, const float* bias, float* dst) {
-  const int last = p.spatial_rank() - 1;
-  const int64_t in_plane = p.in_plane(), out_plane = p.out_plane(), k_plane = p.kernel_plane();
-  const int64_t out_w = p.out_size[last], k_w = p.kernel[last];
-  const int64_t stride_w = p.stride[last], dil_w = p.dilation[last], pad_w = p.pad_begin[last];
-  const TapRows tr = tap_rows(p.out_size, p.in_size, p);  // which input row each output row reads
-
-  const int64_t icg = p.in_channels_per_group(), ocg = p.out_channels_per_group();
-  for (int64_t n = 0; n < p.batch; ++n) {
-    for (int64_t oc = 0; oc < p.out_channels; ++oc) {
-      const int64_t g = oc / ocg;
-      float* d = dst + (n * p.out_channels + oc) * out_plane;
-      std::fill(d, d + out_plane, bias ? bias[oc] : 0.f);
-      for (int64_t ic = 0; ic < icg; ++ic) {
-        const float* s = src + (n * p.in_channels + g * icg + ic) * in_plane;
-        const float* w = weights + (oc * icg + ic) * k_plane;
-        for (int64_t t = 0; t < tr.taps; ++t) {
-          const int64_t* offsets = &tr.offset[static_cast<std::size_t>(t * tr.rows)];
-          for (int64_t kw = 0; kw < k_w; ++kw) {
-            const float wv = w[t * k_w + kw];
-            const int64_t shift = kw * dil_w - pad_w, first = tr.lo[kw], count = tr.hi[kw] - tr.lo[kw];
-            if (count <= 0) continue;
-            for (int64_t row = 0; row < tr.rows; ++row) {
-              if (offsets[row] < 0) continue;
-              axpy_row(d + row * out_w + first, s + offsets[row] + first * stride_w + shift, wv, count, stride_w);
-            }
-          }
-        }
-      }
-    }
-  }
+  conv_loop_nest(p, src, weights, bias, dst,
+                 [](float* d, const float* s, float w, int64_t n, int64_t stride) { axpy_row(d, s, w, n, stride); });
 }
 
 namespace {

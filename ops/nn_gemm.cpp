@@ -34,6 +34,29 @@ void gemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
   }
 }
 
+MatMulShapes matmul_shapes(const Shape& a, const Shape& b, const std::string& where) {
+  if (a.empty() || b.empty())
+    throw_invalid(where + ": MatMul operands must have rank >= 1, got " + shape_str(a) + " and " + shape_str(b));
+  MatMulShapes s;
+  const bool a_vec = a.size() == 1, b_vec = b.size() == 1;
+  s.M = a_vec ? 1 : a[a.size() - 2];
+  s.K = a.back();
+  const int64_t kb = b_vec ? b[0] : b[b.size() - 2];
+  s.N = b_vec ? 1 : b.back();
+  if (s.K != kb) throw_invalid(where + ": inner dimensions differ: A " + shape_str(a) + ", B " + shape_str(b));
+  s.a_batch.assign(a.begin(), a.end() - (a_vec ? 1 : 2));
+  s.b_batch.assign(b.begin(), b.end() - (b_vec ? 1 : 2));
+  try {
+    s.batch = broadcast_shapes(s.a_batch, s.b_batch);
+  } catch (const Error&) {
+    throw_invalid(where + ": batch dims of A " + shape_str(a) + " and B " + shape_str(b) + " do not broadcast");
+  }
+  s.out = s.batch;
+  if (!a_vec) s.out.push_back(s.M);
+  if (!b_vec) s.out.push_back(s.N);
+  return s;
+}
+
 namespace {
 
 // ---- Gemm: Y = alpha * A' * B' + beta * C, C broadcast unidirectionally to [M, N].
@@ -81,36 +104,7 @@ void gemm_compute(const ComputeContext& ctx) {
                  y.data<float>());
 }
 
-// ---- MatMul: numpy.matmul. A 1-D A is a row vector and a 1-D B a column vector, the
-// added dim being removed from the result; leading (batch) dims broadcast.
-
-struct MatMulShapes {
-  int64_t M = 1, N = 1, K = 1;
-  Shape a_batch, b_batch, batch, out;
-};
-
-MatMulShapes matmul_shapes(const Shape& a, const Shape& b, const std::string& where) {
-  if (a.empty() || b.empty())
-    throw_invalid(where + ": MatMul operands must have rank >= 1, got " + shape_str(a) + " and " + shape_str(b));
-  MatMulShapes s;
-  const bool a_vec = a.size() == 1, b_vec = b.size() == 1;
-  s.M = a_vec ? 1 : a[a.size() - 2];
-  s.K = a.back();
-  const int64_t kb = b_vec ? b[0] : b[b.size() - 2];
-  s.N = b_vec ? 1 : b.back();
-  if (s.K != kb) throw_invalid(where + ": inner dimensions differ: A " + shape_str(a) + ", B " + shape_str(b));
-  s.a_batch.assign(a.begin(), a.end() - (a_vec ? 1 : 2));
-  s.b_batch.assign(b.begin(), b.end() - (b_vec ? 1 : 2));
-  try {
-    s.batch = broadcast_shapes(s.a_batch, s.b_batch);
-  } catch (const Error&) {
-    throw_invalid(where + ": batch dims of A " + shape_str(a) + " and B " + shape_str(b) + " do not broadcast");
-  }
-  s.out = s.batch;
-  if (!a_vec) s.out.push_back(s.M);
-  if (!b_vec) s.out.push_back(s.N);
-  return s;
-}
+// ---- MatMul: numpy.matmul (matmul_shapes, ops/gemm.hpp).
 
 void matmul_infer(InferContext& ctx) {
   ctx.require_inputs(2, 2);

@@ -18,5 +18,6 @@ void register_norm_extra_ops(std::vector<OpSchema>& out);
 void register_loss_ops(std::vector<OpSchema>& out);
 void register_einsum_ops(std::vector<OpSchema>& out);
 void register_recurrent_ops(std::vector<OpSchema>& out);
+void register_quant_ops(std::vector<OpSchema>& out);
 
 }  // namespace nnjit::ops
