@@ -19,6 +19,8 @@ constexpr GroupFn kGroups[] = {
     register_logic_ops,        // ops/logic.cpp: And, Or, Xor, GreaterOrEqual, LessOrEqual, Mod
     register_index_ops,        // ops/index_ops.cpp: Size, GatherElements, GatherND, Scatter*, TopK, CumSum, OneHot, ...
     register_norm_extra_ops,   // ops/norm_extra.cpp: InstanceNormalization, LRN
+    register_sample_ops,       // ops/sample_ops.cpp: GridSample, RoiAlign
+    register_rearrange_ops,    // ops/rearrange_ops.cpp: MaxUnpool, ReverseSequence
 };
 
 const std::map<std::string_view, OpSchema>& table() {

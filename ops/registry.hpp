@@ -15,5 +15,7 @@ void register_math_extra_ops(std::vector<OpSchema>& out);
 void register_logic_ops(std::vector<OpSchema>& out);
 void register_index_ops(std::vector<OpSchema>& out);
 void register_norm_extra_ops(std::vector<OpSchema>& out);
+void register_sample_ops(std::vector<OpSchema>& out);
+void register_rearrange_ops(std::vector<OpSchema>& out);
 
 }  // namespace nnjit::ops
