@@ -25,6 +25,8 @@ constexpr GroupFn kGroups[] = {
     register_recurrent_ops,    // ops/recurrent.cpp: LSTM, GRU, RNN
     register_quant_ops,        // ops/quant.cpp: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, MatMulInteger,
                                // QLinearMatMul; ops/quant_conv.cpp: ConvInteger, QLinearConv
+    register_sample_ops,       // ops/sample_ops.cpp: GridSample, RoiAlign
+    register_rearrange_ops,    // ops/rearrange_ops.cpp: MaxUnpool, ReverseSequence
 };
 
 const std::map<std::string_view, OpSchema>& table() {

@@ -19,5 +19,7 @@ void register_loss_ops(std::vector<OpSchema>& out);
 void register_einsum_ops(std::vector<OpSchema>& out);
 void register_recurrent_ops(std::vector<OpSchema>& out);
 void register_quant_ops(std::vector<OpSchema>& out);
+void register_sample_ops(std::vector<OpSchema>& out);
+void register_rearrange_ops(std::vector<OpSchema>& out);
 
 }  // namespace nnjit::ops

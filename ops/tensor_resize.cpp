@@ -1,9 +1,11 @@
-// Resize (opsets 10, 11, 13) and its predecessor Upsample (opsets 7, 9): nearest and
-// n-linear interpolation over any number of axes.
+// Resize (opsets 10, 11, 13) and its predecessor Upsample (opsets 7, 9): nearest,
+// n-linear and (Resize-11+) n-cubic interpolation over any number of axes.
 //
 // Every output coordinate x along an axis maps to a source coordinate x_ori by the
 // coordinate_transformation_mode; nearest rounds x_ori by nearest_mode, linear blends
-// the two neighbours of x_ori (clamped to the axis, i.e. edge-extended). The ONNX
+// the two neighbours of x_ori, cubic the four around it with Keys' kernel of parameter
+// cubic_coeff_a (taps are clamped to the axis, i.e. edge-extended; with exclude_outside
+// the taps past the axis get weight 0 and the others are renormalised). The ONNX
 // backend tests' reference (onnx/backend/test/case/node/resize.py) is followed where
 // the spec is vague: align_corners and pytorch_half_pixel use the *real* resized length
 // input_length * scale, not the rounded output size, when scales are given.
@@ -18,7 +20,7 @@ namespace nnjit::ops::tensor_detail {
 
 namespace {
 
-enum class Interp { Nearest, Linear };
+enum class Interp { Nearest, Linear, Cubic };
 enum class Coord { HalfPixel, PytorchHalfPixel, AlignCorners, Asymmetric, TfHalfPixelForNN, TfCropAndResize };
 // Legacy: Resize-10 and Upsample, which ONNX Runtime rounds down when upsampling and up
 // when downsampling (the opset 10 backend tests expect this).
@@ -29,6 +31,8 @@ struct ResizeAttrs {
   Coord coord = Coord::HalfPixel;
   Round round = Round::PreferFloor;
   float extrapolation = 0;
+  double cubic_a = -0.75;        // cubic_coeff_a
+  bool exclude_outside = false;  // cubic: renormalise the weights of the taps inside the axis
 };
 
 // Resize-10 and Upsample have only `mode`: asymmetric coordinates, legacy rounding.
@@ -60,10 +64,11 @@ constexpr std::pair<const char*, Round> kRoundNames[] = {
 ResizeAttrs resize_attrs(const Attributes& a, bool legacy, const std::string& where) {
   ResizeAttrs r;
   const std::string mode = a.get_string("mode", "nearest");
-  if (mode == "cubic") throw_unsupported(where + ": mode 'cubic' is not supported");
-  // Upsample-7 models from old exporters say "bilinear".
+  // Upsample-7 models from old exporters say "bilinear"; cubic came with Resize-11.
   const std::pair<const char*, Interp> modes[] = {
-      {"nearest", Interp::Nearest}, {"linear", Interp::Linear}, {legacy ? "bilinear" : "linear", Interp::Linear}};
+      {"nearest", Interp::Nearest},
+      {"linear", Interp::Linear},
+      {legacy ? "bilinear" : "cubic", legacy ? Interp::Linear : Interp::Cubic}};
   r.interp = parse_name(mode, modes, "mode", where);
   if (legacy) {
     r.coord = Coord::Asymmetric;
@@ -74,12 +79,12 @@ ResizeAttrs resize_attrs(const Attributes& a, bool legacy, const std::string& wh
                        "coordinate_transformation_mode", where);
   r.round = parse_name(a.get_string("nearest_mode", "round_prefer_floor"), kRoundNames, "nearest_mode", where);
   r.extrapolation = a.get_float("extrapolation_value", 0);
+  r.cubic_a = a.get_float("cubic_coeff_a", -0.75f);
+  const int64_t exclude = a.get_int("exclude_outside", 0);
+  if (exclude != 0 && exclude != 1)
+    throw_invalid(where + ": exclude_outside must be 0 or 1, got " + std::to_string(exclude));
+  r.exclude_outside = exclude != 0;
   return r;
-}
-
-void resize_check(const Attributes& attrs, int opset, std::vector<std::string>& problems) {
-  if (attrs.has("mode") && attrs.get_string("mode", "") == "cubic")
-    problems.push_back("Resize with mode 'cubic' is not supported");
 }
 
 // The operands that fix the output size; null when absent.
@@ -241,49 +246,73 @@ void resize_nearest(const Tensor& src, Tensor& dst, const ResizePlan& p, const R
   indexed_copy(src, dst, maps, needs_fill ? &fill : nullptr);
 }
 
-// ---- linear: one 1-D pass per resized axis, innermost first ---------------------------
+// ---- linear and cubic: one 1-D pass per resized axis, innermost first ------------------
 
-struct Tap {
-  int64_t i0 = 0, i1 = 0;
-  double w1 = 0;         // weight of i1; i0 gets 1 - w1
+// The input indices (clamped to the axis) one output index blends, and their weights.
+// Taps of weight 0 are left out, so that an exact sample does not let 0 * inf of a
+// neighbour in.
+struct Taps {
+  int64_t index[4] = {};
+  double weight[4] = {};
+  int count = 0;
   bool outside = false;  // write the extrapolation value
 };
 
-std::vector<Tap> linear_taps(const AxisPlan& a, Coord c) {
-  std::vector<Tap> taps;
+// Linear blends floor(x_ori) and the next index, cubic floor(x_ori) - 1 .. + 2.
+std::vector<Taps> filter_taps(const AxisPlan& a, const ResizeAttrs& attrs) {
+  const bool cubic = attrs.interp == Interp::Cubic;
+  std::vector<Taps> taps;
   for (int64_t x = 0; x < a.out; ++x) {
-    const double xo = source_coord(a, c, x);
-    Tap t;
-    if (outside(a, c, xo)) {
+    const double xo = source_coord(a, attrs.coord, x);
+    Taps t;
+    if (outside(a, attrs.coord, xo)) {
       t.outside = true;
+      taps.push_back(t);
+      continue;
+    }
+    const double f = std::floor(xo), frac = xo - f;
+    const int64_t first = static_cast<int64_t>(f) - (cubic ? 1 : 0);
+    double w[4];
+    const int n = cubic ? 4 : 2;
+    if (cubic) {
+      const double dist[4] = {1 + frac, frac, 1 - frac, 2 - frac};
+      for (int k = 0; k < 4; ++k) w[k] = cubic_kernel(dist[k], attrs.cubic_a);
     } else {
-      const double f = std::floor(xo);
-      const int64_t x0 = static_cast<int64_t>(f);
-      t.i0 = std::clamp(x0, int64_t{0}, a.in - 1);
-      t.i1 = std::clamp(x0 + 1, int64_t{0}, a.in - 1);
-      t.w1 = xo - f;
+      w[0] = 1 - frac;
+      w[1] = frac;
+    }
+    double inside = 0;
+    for (int k = 0; k < n; ++k) {
+      const int64_t i = first + k;
+      if (attrs.exclude_outside && (i < 0 || i >= a.in)) w[k] = 0;
+      inside += w[k];
+    }
+    for (int k = 0; k < n; ++k) {
+      if (w[k] == 0) continue;
+      t.index[t.count] = std::clamp(first + k, int64_t{0}, a.in - 1);
+      t.weight[t.count++] = attrs.exclude_outside && inside != 0 ? w[k] / inside : w[k];
     }
     taps.push_back(t);
   }
   return taps;
 }
 
-bool is_identity(const AxisPlan& a, const std::vector<Tap>& taps) {
+bool is_identity(const AxisPlan& a, const std::vector<Taps>& taps) {
   if (a.out != a.in) return false;
   for (int64_t x = 0; x < a.out; ++x) {
-    const Tap& t = taps[static_cast<std::size_t>(x)];
-    if (t.outside || t.i0 != x || t.w1 != 0) return false;
+    const Taps& t = taps[static_cast<std::size_t>(x)];
+    if (t.outside || t.count != 1 || t.index[0] != x || t.weight[0] != 1) return false;
   }
   return true;
 }
 
-void resize_linear(const Tensor& src, Tensor& dst, const ResizePlan& p, const ResizeAttrs& attrs) {
+void resize_filtered(const Tensor& src, Tensor& dst, const ResizePlan& p, const ResizeAttrs& attrs) {
   // The passes run in double, as the ONNX reference does, and round once at the end.
   Shape shape = src.shape();
   std::vector<double> cur(src.data<float>(), src.data<float>() + src.numel());
   for (int d = static_cast<int>(p.axes.size()) - 1; d >= 0; --d) {
     const AxisPlan& a = p.axes[static_cast<std::size_t>(d)];
-    const std::vector<Tap> taps = linear_taps(a, attrs.coord);
+    const std::vector<Taps> taps = filter_taps(a, attrs);
     if (is_identity(a, taps)) continue;
     int64_t outer = 1, inner = 1;
     for (int k = 0; k < d; ++k) outer *= shape[k];
@@ -293,16 +322,12 @@ void resize_linear(const Tensor& src, Tensor& dst, const ResizePlan& p, const Re
       const double* s = cur.data() + o * a.in * inner;
       double* t = next.data() + o * a.out * inner;
       for (int64_t x = 0; x < a.out; ++x) {
-        const Tap& tap = taps[static_cast<std::size_t>(x)];
+        const Taps& tap = taps[static_cast<std::size_t>(x)];
         double* row = t + x * inner;
-        if (tap.outside) {
-          std::fill(row, row + inner, static_cast<double>(attrs.extrapolation));
-        } else if (tap.w1 == 0) {  // exact sample: do not let 0 * inf of the neighbour in
-          std::copy(s + tap.i0 * inner, s + (tap.i0 + 1) * inner, row);
-        } else {
-          const double* r0 = s + tap.i0 * inner;
-          const double* r1 = s + tap.i1 * inner;
-          for (int64_t i = 0; i < inner; ++i) row[i] = (1 - tap.w1) * r0[i] + tap.w1 * r1[i];
+        std::fill(row, row + inner, tap.outside ? static_cast<double>(attrs.extrapolation) : 0.0);
+        for (int k = 0; k < tap.count; ++k) {
+          const double* r = s + tap.index[k] * inner;
+          for (int64_t i = 0; i < inner; ++i) row[i] += tap.weight[k] * r[i];
         }
       }
     }
@@ -354,7 +379,7 @@ void infer_common(InferContext& ctx, std::string_view op) {
     ctx.require_inputs(legacy ? 2 : 1, legacy ? 2 : 4);
   require_storable(ctx, 0);
   const ResizeAttrs attrs = resize_attrs(ctx.attrs, legacy, ctx.where());
-  if (attrs.interp == Interp::Linear) ctx.require_type(0, {DType::Float32});
+  if (attrs.interp != Interp::Nearest) ctx.require_type(0, {DType::Float32});
   const ResizePlan p = plan_resize(ctx.shape(0), attrs, operands_of(ctx, op, attrs), ctx.where());
   ctx.set_output(0, ctx.dtype(0), p.out);
 }
@@ -365,7 +390,7 @@ void compute_common(const ComputeContext& ctx, std::string_view op) {
   if (attrs.interp == Interp::Nearest)
     resize_nearest(ctx.in(0), ctx.out(0), p, attrs);
   else
-    resize_linear(ctx.in(0), ctx.out(0), p, attrs);
+    resize_filtered(ctx.in(0), ctx.out(0), p, attrs);
 }
 
 void resize_infer(InferContext& ctx) { infer_common(ctx, "Resize"); }
@@ -376,8 +401,8 @@ void upsample_compute(const ComputeContext& ctx) { compute_common(ctx, "Upsample
 }  // namespace
 
 void register_resize_ops(std::vector<OpSchema>& out) {
-  out.push_back({"Resize", 10, resize_infer, resize_compute, resize_check});
-  out.push_back({"Upsample", 7, upsample_infer, upsample_compute, resize_check});
+  out.push_back({"Resize", 10, resize_infer, resize_compute, nullptr});
+  out.push_back({"Upsample", 7, upsample_infer, upsample_compute, nullptr});
 }
 
 }  // namespace nnjit::ops::tensor_detail

@@ -21,6 +21,15 @@ std::vector<int64_t> to_ints(const Tensor& t);
 // Element i of a float/int tensor as double.
 double number_at(const Tensor& t, int64_t i);
 
+// Keys' cubic convolution kernel with parameter a (ONNX's cubic_coeff_a; -0.75 is
+// PyTorch's and OpenCV's bicubic) at distance d >= 0 from the sample point. Resize's
+// cubic mode and GridSample's bicubic mode weigh their four taps by it.
+inline double cubic_kernel(double d, double a) {
+  if (d <= 1) return ((a + 2) * d - (a + 3)) * d * d + 1;
+  if (d < 2) return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a;
+  return 0;
+}
+
 // Calls f(out_index, in_offsets...) for every element of `out`, with each input's offset
 // computed from its broadcast strides. Used by the elementwise references.
 template <class F>

@@ -92,21 +92,21 @@ std::string unsupported_message(Graph& g) {
 TEST_SUITE("graph") {
   TEST_CASE("finalize reports every unsupported op, domain and attribute in one error") {
     Builder b;
-    ops::Attributes cubic;
+    ops::Attributes wrap;
     ops::Attribute mode;
     mode.kind = ops::Attribute::Kind::String;
-    mode.s = "cubic";
-    cubic.set("mode", mode);
+    mode.s = "wrap";
+    wrap.set("mode", mode);
     b.input("x", {1, 4})
         .node("FancyOp", {"x"}, {"a"})
         .node("Relu", {"a"}, {"b"})
         .node("Gelu", {"x"}, {"c"}, {}, "com.microsoft")
-        .node("Resize", {"x", "", "s"}, {"d"}, cubic)
+        .node("Pad", {"x", "s"}, {"d"}, wrap)
         .node("OtherOp", {"b"}, {"e"})
         .output("e")
         .output("c")
         .output("d");
-    b.constant("s", Tensor::from(std::vector<float>{1, 1}, {2}));
+    b.constant("s", Tensor::from(std::vector<int64_t>{0, 1, 0, 1}, {4}));
     const std::string msg = unsupported_message(b.g);
     CHECK(msg.find("test.onnx") != std::string::npos);
     CHECK(msg.find("unknown op 'FancyOp'") != std::string::npos);
@@ -114,7 +114,7 @@ TEST_SUITE("graph") {
     CHECK(msg.find("opset 13") != std::string::npos);
     CHECK(msg.find("unknown op 'OtherOp'") != std::string::npos);
     CHECK(msg.find("com.microsoft") != std::string::npos);
-    CHECK(msg.find("cubic") != std::string::npos);
+    CHECK(msg.find("wrap") != std::string::npos);
   }
 
   TEST_CASE("finalize reports unsupported types together with unknown ops") {

@@ -1,6 +1,6 @@
 // Resize and Pad references (ops/tensor_resize.cpp, ops/tensor_slice_pad.cpp). Expected
 // values come from the ONNX spec examples and its backend-test reference
-// (onnx/backend/test/case/node/resize.py), or numpy.pad.
+// (onnx/backend/test/case/node/resize.py), PyTorch's interpolate, or numpy.pad.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -174,12 +174,60 @@ TEST_SUITE("ops") {
     CHECK(close(fvals(run_op("Resize", 13, a, {x, f32({-0.25f, 0.25f}), Tensor(), i64({3})})), {9, 0, 1}));
   }
 
-  TEST_CASE("Resize refuses what it cannot plan or does not support") {
-    CHECK(check_problems("Resize", 13, Attrs().s("mode", "cubic")).size() == 1);
-    CHECK(check_problems("Resize", 13, Attrs().s("mode", "linear")).empty());
+  // x[i] = i^1.5 on a 4x4 plane: not a cubic polynomial, so every tap and weight counts.
+  const Tensor kPow = f32({0, 1, 2.828427f, 5.196153f, 8, 11.180340f, 14.696939f, 18.520258f, 22.627417f, 27,
+                           31.622776f, 36.482872f, 41.569221f, 46.872166f, 52.383202f, 58.094749f},
+                          {1, 1, 4, 4});
+
+  TEST_CASE("Resize cubic: half_pixel matches PyTorch's bicubic, sizes and scales") {
+    // torch.nn.functional.interpolate(mode='bicubic', align_corners=False, size=(3, 6)),
+    // which the backend tests' reference (resize.py's interpolate_nd) agrees with.
+    const Tensor y = resize_sizes(Attrs().s("mode", "cubic"), kPow, {1, 1, 3, 6});
+    CHECK(y.shape() == Shape{1, 1, 3, 6});
+    CHECK(close(fvals(y),
+                {0.782027f, 1.347981f, 2.548600f, 3.743829f, 5.709571f, 7.018661f, 13.949924f, 15.846174f, 19.038029f,
+                 21.417199f, 24.913977f, 27.106387f, 38.654139f, 41.193221f, 45.423366f, 48.525509f, 53.007730f,
+                 55.791645f},
+                2e-4f));
+    // Integer sample positions (scale 1) reproduce the input exactly.
+    CHECK(fvals(resize_scales(13, Attrs().s("mode", "cubic"), kPow, {1, 1, 1, 1})) == fvals(kPow));
+    // Cubic needs float32.
     CHECK(error_of([&] {
-            resize_scales(13, Attrs().s("mode", "cubic"), k2x2, {1, 1, 2, 2});
+            resize_scales(13, Attrs().s("mode", "cubic"), i64({1, 2}, {1, 2}), {1, 2});
           }) == ErrorCode::Unsupported);
+  }
+
+  TEST_CASE("Resize cubic: cubic_coeff_a, exclude_outside, align_corners, asymmetric") {
+    // Values from resize.py's interpolate_nd with the same arguments.
+    const Tensor e = resize_scales(
+        13, Attrs().s("mode", "cubic").f("cubic_coeff_a", -0.5f).i("exclude_outside", 1), kPow, {1, 1, 0.8f, 0.8f});
+    CHECK(e.shape() == Shape{1, 1, 3, 3});
+    CHECK(close(fvals(e),
+                {0.626535f, 2.365707f, 5.428925f, 13.081748f, 17.983753f, 23.549979f, 36.437335f, 43.070024f,
+                 50.319540f},
+                2e-4f));
+    // Without exclude_outside (and with a = -0.75) the edge outputs differ.
+    const Tensor plain = resize_scales(13, Attrs().s("mode", "cubic"), kPow, {1, 1, 0.8f, 0.8f});
+    CHECK(std::fabs(fvals(plain)[0] - 0.626535f) > 1e-2f);
+    const Tensor a = resize_scales(13, Attrs().s("mode", "cubic").s("coordinate_transformation_mode", "align_corners"),
+                                   kPow, {1, 1, 1, 1.5f});
+    CHECK(a.shape() == Shape{1, 1, 4, 6});
+    const std::vector<float> row0(a.data<float>(), a.data<float>() + 6);
+    CHECK(close(row0, {0, 0.414530f, 1.360978f, 2.303322f, 3.944575f, 5.196153f}, 2e-4f));
+    const Tensor s = resize_scales(13, Attrs().s("mode", "cubic").s("coordinate_transformation_mode", "asymmetric"),
+                                   f32({0, 1, 2.828427f, 5.196153f}, {4}), {2});
+    CHECK(close(fvals(s), {0, 0.328585f, 1, 1.785989f, 2.828427f, 4.183705f, 5.196153f, 5.418127f}, 2e-4f));
+    CHECK(error_of([&] {
+            resize_scales(13, Attrs().s("mode", "cubic").i("exclude_outside", 2), kPow, {1, 1, 2, 2});
+          }) == ErrorCode::InvalidInput);
+  }
+
+  TEST_CASE("Resize refuses what it cannot plan or does not support") {
+    // Cubic came with Resize-11.
+    CHECK(error_of([&] {
+            resize_scales(10, Attrs().s("mode", "cubic"), k2x2, {1, 1, 2, 2});
+          }) == ErrorCode::InvalidInput);
+    CHECK(check_problems("Resize", 13, Attrs().s("mode", "linear")).empty());
     CHECK(error_of([&] {
             run_op("Resize", 13, Attrs(), {k2x2, Tensor(), f32({1, 1, 2, 2})}, {{false, false, true}});
           }) == ErrorCode::Unsupported);
