@@ -21,7 +21,6 @@ constexpr GroupFn kGroups[] = {
     register_norm_extra_ops,   // ops/norm_extra.cpp: InstanceNormalization, LRN, MeanVarianceNormalization
     register_loss_ops,         // ops/loss.cpp: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss
     register_einsum_ops,       // ops/einsum.cpp: Einsum
-    register_norm_extra_ops,   // ops/norm_extra.cpp: InstanceNormalization, LRN
     register_recurrent_ops,    // ops/recurrent.cpp: LSTM, GRU, RNN
     register_quant_ops,        // ops/quant.cpp: QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, MatMulInteger,
                                // QLinearMatMul; ops/quant_conv.cpp: ConvInteger, QLinearConv
