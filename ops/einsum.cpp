@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "ops/elementwise.hpp"
+#include "ops/gemm.hpp"
 #include "ops/registry.hpp"
 #include "ops/util.hpp"
 
@@ -266,6 +267,55 @@ void einsum_reference(const EinsumPlan& p, const std::vector<const Tensor*>& inp
   });
 }
 
+// Two float32 operands whose every summed letter both read (no sum over one operand
+// alone): a batched matrix product, as attention writes it ("bhid,bhjd->bhij"). The
+// operands are gathered into [batch][M][K] and [batch][K][N], multiplied by
+// gemm_reference (float sums, as MatMul's) and scattered into the output. Returns false
+// for any other equation, which the loop above then runs.
+bool einsum_as_gemm(const EinsumPlan& p, const Tensor& a, const Tensor& b, Tensor& y) {
+  if (a.dtype() != DType::Float32) return false;
+  // Loop axes by role: batch (both operands or neither), M (A alone), N (B alone) — of
+  // the output — and K (summed, both operands).
+  std::vector<int> batch, m, n, k;
+  for (int i = 0; i < static_cast<int>(p.loop.size()); ++i) {
+    const bool in_a = p.strides[0][static_cast<std::size_t>(i)] != 0, in_b = p.strides[1][static_cast<std::size_t>(i)] != 0;
+    if (i < p.out_rank) (in_a == in_b ? batch : in_a ? m : n).push_back(i);
+    else if (in_a && in_b) k.push_back(i);
+    else if (p.loop[static_cast<std::size_t>(i)] != 1) return false;
+  }
+  const std::vector<int64_t> out_strides = strides_of(p.output());
+  auto walk = [&](std::initializer_list<const std::vector<int>*> groups, const std::vector<int64_t>& strides,
+                  auto&& f) {  // f(flat index over the groups' axes, offset by `strides`)
+    Shape shape;
+    std::vector<int64_t> st;
+    for (const auto* g : groups)
+      for (int i : *g) {
+        shape.push_back(p.loop[static_cast<std::size_t>(i)]);
+        st.push_back(strides[static_cast<std::size_t>(i)]);
+      }
+    for_each_broadcast(shape, {st}, [&](int64_t e, const std::vector<int64_t>& off) { f(e, off[0]); });
+  };
+  auto extent = [&](const std::vector<int>& axes) {
+    int64_t n_ = 1;
+    for (int i : axes) n_ *= p.loop[static_cast<std::size_t>(i)];
+    return n_;
+  };
+  const int64_t batches = extent(batch), M = extent(m), N = extent(n), K = extent(k);
+  std::vector<float> pa(static_cast<std::size_t>(batches * M * K)), pb(static_cast<std::size_t>(batches * K * N)),
+      pc(static_cast<std::size_t>(batches * M * N));
+  const float* sa = a.data<float>();
+  const float* sb = b.data<float>();
+  walk({&batch, &m, &k}, p.strides[0], [&](int64_t e, int64_t off) { pa[static_cast<std::size_t>(e)] = sa[off]; });
+  walk({&batch, &k, &n}, p.strides[1], [&](int64_t e, int64_t off) { pb[static_cast<std::size_t>(e)] = sb[off]; });
+  for (int64_t t = 0; t < batches; ++t)
+    gemm_reference(false, false, M, N, K, 1.f, pa.data() + t * M * K, pb.data() + t * K * N, 0.f, pc.data() + t * M * N);
+  std::vector<int64_t> to_out(p.loop.size(), 0);
+  for (int i = 0; i < p.out_rank; ++i) to_out[static_cast<std::size_t>(i)] = out_strides[static_cast<std::size_t>(i)];
+  float* dst = y.data<float>();
+  walk({&batch, &m, &n}, to_out, [&](int64_t e, int64_t off) { dst[off] = pc[static_cast<std::size_t>(e)]; });
+  return true;
+}
+
 void compute_einsum(const ComputeContext& c) {
   std::vector<Shape> shapes;
   std::vector<const Tensor*> inputs;
@@ -275,6 +325,7 @@ void compute_einsum(const ComputeContext& c) {
   }
   const EinsumPlan p = plan_einsum(equation_of(c.attrs, "Einsum"), shapes, "Einsum");
   Tensor& y = c.out(0);
+  if (inputs.size() == 2 && einsum_as_gemm(p, *inputs[0], *inputs[1], y)) return;
   ew::dispatch<float, double, int32_t, int64_t>(
       y.dtype(), [&](auto tag) { einsum_reference<typename decltype(tag)::type>(p, inputs, y); });
 }

@@ -10,6 +10,7 @@
 
 #include "ops/op.hpp"
 #include "tests/ops/tensor_op_runner.hpp"
+#include "tests/test_util.hpp"
 
 using namespace nnjit;
 using namespace nnjit::testing::tensor_ops;
@@ -233,7 +234,7 @@ TEST_CASE("Einsum: matmul, implicit output, transpose, sum, outer product (numpy
   check_close(y, {8, 26});
   CHECK(run_op("Einsum", 12, Attrs().s("equation", "ba,Ab"), {iota_f64({2, 3}), iota_f64({2, 2})}).shape() ==
         Shape{2, 3});
-  // float32 accumulates in double; integers exactly.
+  // float32 two-operand products run as a batched matrix product; integers exactly.
   check_close(
       run_op("Einsum", 12, Attrs().s("equation", "ij,jk"), {f32({1, 2, 3, 4}, {2, 2}), f32({1, 2, 3, 4}, {2, 2})}),
       {7, 10, 15, 22});
@@ -263,6 +264,43 @@ TEST_CASE("Einsum: diagonals, traces, ellipsis with broadcasting, empty dims") {
   check_close(run_op("Einsum", 12, Attrs().s("equation", "...ij->ij"), {iota_f64({1, 2})}), {0, 1});
   check_close(run_op("Einsum", 12, Attrs().s("equation", "ij,jk->ik"), {iota_f64({2, 0}), iota_f64({0, 2})}),
               {0, 0, 0, 0});
+}
+
+TEST_CASE("Einsum: float32 pairs run as batched matrix products, equal to the loop (float64) on any equation") {
+  struct Case {
+    const char* equation;
+    Shape a, b;
+  };
+  const Case cases[] = {
+      {"bhid,bhjd->bhij", {2, 3, 5, 4}, {2, 3, 6, 4}},  // attention scores
+      {"bhij,bhjd->bhid", {2, 3, 5, 6}, {2, 3, 6, 4}},  // attention output
+      {"ij,kj->ik", {3, 7}, {5, 7}},                    // B transposed
+      {"ij,jk", {4, 3}, {3, 2}},                        // implicit output
+      {"...ij,...jk->...ik", {2, 1, 3, 4}, {5, 4, 2}},  // broadcast batch
+      {"ij,ij->ij", {3, 4}, {3, 4}},                    // no summed letter
+      {"ij,ij->", {3, 4}, {3, 4}},                      // no output letter
+      {"ii,ij->j", {3, 3}, {3, 5}},                     // a diagonal
+      {"ij,j->i", {4, 3}, {3}},                         // matrix-vector
+      {"i,j->ij", {3}, {4}},                            // outer product
+      {"bij,bjk->bki", {2, 3, 4}, {2, 4, 5}},           // output transposed
+      {"ij,jk->ik", {0, 3}, {3, 2}},                    // empty rows
+      {"ij,jk->ik", {2, 0}, {0, 3}},                    // empty sum: zeros
+      {"ij,k->i", {2, 3}, {4}},                         // a sum over one operand alone: the loop
+  };
+  uint32_t seed = 11;
+  for (const Case& c : cases) {
+    CAPTURE(c.equation);
+    const Tensor a32 = testing::random_tensor(c.a, seed++), b32 = testing::random_tensor(c.b, seed++);
+    auto widen = [](const Tensor& t) {
+      Tensor w(DType::Float64, t.shape());
+      for (int64_t i = 0; i < t.numel(); ++i) w.data<double>()[i] = t.data<float>()[i];
+      return w;
+    };
+    const Tensor y32 = run_op("Einsum", 12, Attrs().s("equation", c.equation), {a32, b32});
+    const Tensor y64 = run_op("Einsum", 12, Attrs().s("equation", c.equation), {widen(a32), widen(b32)});
+    REQUIRE(y32.shape() == y64.shape());
+    check_close(y32, std::vector<double>(y64.data<double>(), y64.data<double>() + y64.numel()));
+  }
 }
 
 TEST_CASE("Einsum refuses malformed equations and operands that do not fit them") {
