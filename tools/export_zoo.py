@@ -78,13 +78,14 @@ MODELS = collections.OrderedDict([
 # only (the ctest suite "coverage"), not benchmarked. Dense and Inception-style concats,
 # SE blocks of other shapes, grouped convs at other widths, LayerNorm and GELU (ConvNeXt),
 # shifted-window attention built from hundreds of shape ops (Swin), Fused-MBConv
-# (EfficientNetV2). Left out: the very large ones (alexnet, vgg, wide_resnet: weights
-# only), vit_b_16 (its head is zero-initialised, so the output is the bias whatever the
-# kernels compute) and inception_v3 (its random-weight output overflows the sanity check).
+# (EfficientNetV2), attention written as Einsum (MaxViT). Left out: the very large ones
+# (alexnet, vgg, wide_resnet: weights only), vit_b_16 (its head is zero-initialised, so
+# the output is the bias whatever the kernels compute) and inception_v3 (its
+# random-weight output overflows the sanity check).
 COVERAGE = collections.OrderedDict((name, _tv(name)) for name in [
     "googlenet", "densenet121", "mnasnet1_0", "regnet_y_400mf", "regnet_x_400mf",
     "mobilenet_v3_large", "resnet18", "squeezenet1_0", "shufflenet_v2_x0_5",
-    "convnext_tiny", "efficientnet_v2_s", "swin_t",
+    "convnext_tiny", "efficientnet_v2_s", "swin_t", "maxvit_t",
 ])
 SETS = {"zoo": MODELS, "coverage": COVERAGE}
 

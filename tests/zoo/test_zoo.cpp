@@ -23,7 +23,8 @@ const char* const kZoo[] = {"mobilenet_v2",     "mobilenet_v3_small", "efficient
 // tools/export_zoo.py --set coverage, in models/coverage/: architectures checked, not benchmarked.
 const char* const kCoverage[] = {"googlenet",          "densenet121",   "mnasnet1_0",    "regnet_y_400mf",
                                  "regnet_x_400mf",     "mobilenet_v3_large", "resnet18", "squeezenet1_0",
-                                 "shufflenet_v2_x0_5", "convnext_tiny", "efficientnet_v2_s", "swin_t"};
+                                 "shufflenet_v2_x0_5", "convnext_tiny", "efficientnet_v2_s", "swin_t",
+                                 "maxvit_t"};
 
 struct Error {
   double max_abs = 0, max_ref = 0;
