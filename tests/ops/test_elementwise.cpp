@@ -5,6 +5,7 @@
 
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "ops/op.hpp"
@@ -127,6 +128,15 @@ TEST_CASE("Pow: base type decides the output; mixed exponent types") {
   CHECK(y.data<float>()[0] == doctest::Approx(2));
   CHECK(y.data<float>()[1] == doctest::Approx(3));
   CHECK(std::isnan(y.data<float>()[2]));
+  // A scalar exponent 2 (x * x) gives powf's bits, over a rank-raising [1,1] exponent too.
+  const std::vector<float> xs = {1.5f, -3.25f, 1e-20f, -0.f, 3e19f, 1.1f, INFINITY, NAN};
+  y = OpRunner("Pow").in(f32(xs, {8})).in(f32({2.f}, {1, 1})).run()[0];
+  CHECK(y.shape() == Shape{1, 8});
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    CAPTURE(xs[i]);
+    const float want = std::pow(xs[i], 2.f), got = y.data<float>()[i];
+    CHECK((std::isnan(want) ? std::isnan(got) : std::memcmp(&got, &want, sizeof got) == 0));
+  }
   // integer base, integer exponent: exact, wrapping; negative exponents truncate.
   y = OpRunner("Pow").in(i64({3, 2, 2, -1, 1, 5}, {6})).in(i64({4, 62, 64, -3, -5, -1}, {6})).run()[0];
   CHECK(y.dtype() == DType::Int64);
