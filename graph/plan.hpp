@@ -8,8 +8,8 @@
 //  - Conv nodes (2-D, float, constant weights) run a JIT family chosen by their geometry:
 //    pointwise (1x1, no padding, stride 1/2), depthwise (groups = channels), grouped
 //    (other groups), dense (k x k). A following activation (Relu, Clip, LeakyRelu,
-//    Sigmoid, HardSigmoid, HardSwish, and the exported forms of SiLU x*Sigmoid(x) and
-//    HardSwish x*HardSigmoid(x)) and a residual Add are fused into the conv's step, when
+//    Sigmoid, HardSigmoid, HardSwish, and the exported forms of SiLU x*Sigmoid(x),
+//    HardSwish x*HardSigmoid(x) and GELU x*(erf(x/sqrt 2)+1)*0.5) and a residual Add are fused into the conv's step, when
 //    the values in between have no other reader and are not graph outputs.
 //  - Pooling (max, average, global, ReduceMean over H and W), standalone activations,
 //    Add/Mul (with a following activation fused) and the squeeze-excitation scale

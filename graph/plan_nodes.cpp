@@ -149,8 +149,59 @@ std::optional<jit::Activation> activation_of(const Graph& g, const Node& n) {
   return std::nullopt;
 }
 
+namespace {
+
+// GELU as torch exports it (erf form): Mul(Mul(v, Add(Erf(Div(v, sqrt 2)), 1)), 0.5), the
+// operands of each Add and Mul in either order, every value between private.
+std::optional<FusedActivation> exported_gelu(const Graph& g, const Uses& uses, int v) {
+  const auto& readers = uses.readers[static_cast<std::size_t>(v)];
+  if (readers.size() != 2) return std::nullopt;
+  auto node = [&](int i) -> const Node& { return g.nodes[static_cast<std::size_t>(i)]; };
+  auto is = [&](int value, float want, float tol) {
+    auto c = scalar_constant(g, value);
+    return c && std::fabs(*c - want) <= tol;
+  };
+  // The one private reader of `value`, if it is a plain `op` with one output.
+  auto next = [&](int value, const char* op) -> int {
+    if (!uses.private_to_one(value)) return -1;
+    const int r = uses.readers[static_cast<std::size_t>(value)][0];
+    const Node& n = node(r);
+    return n.op_type == op && (n.domain.empty() || n.domain == "ai.onnx") && n.outputs.size() == 1 ? r : -1;
+  };
+  // The operand of binary node n that is not `value` (-1 unless exactly one is).
+  auto other = [&](const Node& n, int value) {
+    if (n.inputs.size() != 2) return -1;
+    if (n.inputs[0] == value && n.inputs[1] != value) return n.inputs[1];
+    if (n.inputs[1] == value && n.inputs[0] != value) return n.inputs[0];
+    return -1;
+  };
+  for (int k = 0; k < 2; ++k) {
+    const int di = readers[static_cast<std::size_t>(k)], mi = readers[static_cast<std::size_t>(1 - k)];
+    const Node& div = node(di);
+    if (div.op_type != "Div" || div.inputs.size() != 2 || div.inputs[0] != v || div.outputs.size() != 1 ||
+        !is(div.inputs[1], 1.41421356f, 1e-5f))
+      continue;
+    const int ei = next(div.outputs[0], "Erf");
+    const int ai = ei < 0 ? -1 : next(node(ei).outputs[0], "Add");
+    if (ai < 0 || !is(other(node(ai), node(ei).outputs[0]), 1.f, 0.f)) continue;
+    const Node& mul = node(mi);
+    if (mul.op_type != "Mul" || mul.outputs.size() != 1 || other(mul, v) != node(ai).outputs[0] ||
+        next(node(ai).outputs[0], "Mul") != mi)
+      continue;
+    const int hi = next(mul.outputs[0], "Mul");
+    if (hi < 0 || !is(other(node(hi), mul.outputs[0]), 0.5f, 0.f)) continue;
+    std::vector<int> nodes = {di, ei, ai, mi, hi};
+    std::sort(nodes.begin(), nodes.end());
+    return FusedActivation{jit::Activation::gelu(), nodes, node(hi).outputs[0]};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<FusedActivation> fused_activation(const Graph& g, const Uses& uses, int v) {
   if (uses.is_output[static_cast<std::size_t>(v)]) return std::nullopt;
+  if (auto gelu = exported_gelu(g, uses, v)) return gelu;
   const auto& readers = uses.readers[static_cast<std::size_t>(v)];
   if (readers.size() == 1) {
     const Node& n = g.nodes[static_cast<std::size_t>(readers[0])];

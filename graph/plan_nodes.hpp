@@ -42,8 +42,9 @@ bool is_float4d(const Graph& g, int v);
 // The activation node `n` computes from its first input, if the kernels fuse it.
 std::optional<jit::Activation> activation_of(const Graph& g, const Node& n);
 
-// An activation applied to `v` by the nodes reading it: a single activation node, or the
-// exported gating forms v * Sigmoid(v) (SiLU) and v * HardSigmoid(v; 1/6, 1/2) (HardSwish).
+// An activation applied to `v` by the nodes reading it: a single activation node, the
+// exported gating forms v * Sigmoid(v) (SiLU) and v * HardSigmoid(v; 1/6, 1/2)
+// (HardSwish), or torch's GELU, v * (erf(v / sqrt 2) + 1) * 0.5 in five nodes.
 struct FusedActivation {
   jit::Activation act;
   std::vector<int> nodes;  // in graph order

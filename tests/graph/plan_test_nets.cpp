@@ -331,6 +331,33 @@ Net linear_net() {
   return n;
 }
 
+// torch's GELU, x * (erf(x / sqrt 2) + 1) * 0.5 in five nodes, after a MatMul + bias (the
+// gemm step takes it) and after a conv (operands of the Adds and Muls the other way
+// round); and the same pattern dividing by 2, not sqrt 2, which no kernel fuses.
+Net gelu_net() {
+  Net n;
+  n.input("X", {1, 4, 6, 20}).input("C", {1, 8, 5, 5});
+  auto gelu = [&](const std::string& x, const std::string& y, float divisor, bool swapped) {
+    n.op("Div", {x, n.scalar(y + "_d", divisor)}, y + "_div");
+    n.op("Erf", {y + "_div"}, y + "_erf");
+    const std::string one = n.scalar(y + "_one", 1.f), half = n.scalar(y + "_half", 0.5f);
+    n.op("Add", swapped ? std::vector<std::string>{one, y + "_erf"} : std::vector<std::string>{y + "_erf", one},
+         y + "_add");
+    n.op("Mul", swapped ? std::vector<std::string>{y + "_add", x} : std::vector<std::string>{x, y + "_add"},
+         y + "_mul");
+    n.op("Mul", swapped ? std::vector<std::string>{half, y + "_mul"} : std::vector<std::string>{y + "_mul", half}, y);
+  };
+  n.op("MatMul", {"X", n.weights("w", {20, 24})}, "m");
+  n.op("Add", {"m", n.weights("b", {24})}, "a");
+  gelu("a", "Y1", 1.41421356f, false);
+  n.conv("C", "c", 8, 16, 1);
+  gelu("c", "Y2", 1.41421356f, true);
+  n.op("MatMul", {"X", n.weights("w3", {20, 8})}, "m3");
+  gelu("m3", "Y3", 2.f, false);
+  n.output("Y1").output("Y2").output("Y3");
+  return n;
+}
+
 // Concat of a value twice and of a plain graph input, read by a conv and a reference op;
 // the graph input is a graph output too.
 Net concat_net() {
@@ -438,6 +465,7 @@ const std::vector<NamedNet>& all_nets() {
       {"gather_net", gather_net},
       {"misc_net", misc_net},
       {"linear_net", linear_net},
+      {"gelu_net", gelu_net},
       {"crop_net", crop_net},
       {"concat_net", concat_net},
       {"geometry_net", geometry_net},

@@ -158,6 +158,7 @@ Net block_net();
 Net gather_net();
 Net misc_net();
 Net linear_net();
+Net gelu_net();
 Net concat_net();
 Net geometry_net();
 Net constant_operands();

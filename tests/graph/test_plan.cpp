@@ -367,6 +367,26 @@ TEST_SUITE("graph") {
     CHECK_MESSAGE(contains(p.steps[0].reason, "weights are not a constant"), p.steps[0].reason);
   }
 
+  TEST_CASE("plan_graph fuses torch's five-node GELU into the gemm and conv steps before it") {
+    for (const jit::HostInfo& host : {avx2_host(), avx512_host()}) {
+      CAPTURE(jit::isa_name(host));
+      const graph::Graph g = finalized(gelu_net());
+      const ExecutionPlan p = plan_checked(g, host);
+      std::vector<std::string> fused;
+      int erf_reference = 0;
+      for (const PlannedStep& st : p.steps) {
+        if (st.kind == StepKind::gemm || st.kind == StepKind::conv)
+          fused.push_back(st.op + " " + graph::kernel_plan_name(st.plan));
+        erf_reference += st.kind == StepKind::reference && st.op == "Erf";
+      }
+      REQUIRE_MESSAGE(fused.size() == 3, describe(g, p));
+      CHECK_MESSAGE(contains(fused[0], "MatMul+Add+Div+Erf+Add+Mul+Mul f32_gemm_gelu_"), fused[0]);
+      CHECK_MESSAGE(contains(fused[1], "Conv+Div+Erf+Add+Mul+Mul f32_pointwise_gelu_"), fused[1]);
+      CHECK_MESSAGE(fused[2].rfind("MatMul f32_gemm_", 0) == 0, fused[2]);  // divides by 2: not GELU
+      CHECK(erf_reference == 1);
+    }
+  }
+
   TEST_CASE("plan_graph does not fuse through values with other readers or graph outputs") {
     const jit::HostInfo host = avx2_host();
     {
