@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "ops/conv.hpp"
 
@@ -496,12 +497,117 @@ int reparameterize(Graph& g) {
   return count;
 }
 
+int fuse_layernorm(Graph& g) {
+  const std::vector<int> consumers = consumer_counts(g);
+  std::vector<std::vector<int>> readers(g.values.size());
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    for (int v : g.nodes[i].inputs)
+      if (v >= 0) readers[static_cast<std::size_t>(v)].push_back(static_cast<int>(i));
+  auto node = [&](int i) -> Node& { return g.nodes[static_cast<std::size_t>(i)]; };
+  auto value = [&](int v) -> const Value& { return g.values[static_cast<std::size_t>(v)]; };
+  // The single reader of v (read once, not a graph output) if it is `op`, else -1.
+  auto only = [&](int v, const char* op) {
+    if (v < 0 || consumers[static_cast<std::size_t>(v)] != 1 || readers[static_cast<std::size_t>(v)].size() != 1) return -1;
+    const int r = readers[static_cast<std::size_t>(v)][0];
+    return node(r).op_type == op && node(r).outputs.size() == 1 ? r : -1;
+  };
+  // The operand of binary node n that is not v, or -1.
+  auto other = [&](const Node& n, int v) {
+    if (n.inputs.size() != 2 || (n.inputs[0] == v) == (n.inputs[1] == v)) return -1;
+    return n.inputs[n.inputs[0] == v ? 1 : 0];
+  };
+  auto scalar = [&](int v) -> std::optional<float> {
+    if (!g.is_constant(v) || value(v).dtype != DType::Float32 || value(v).constant.numel() != 1) return std::nullopt;
+    return value(v).constant.data<float>()[0];
+  };
+  // ReduceMean over the trailing `k` axes of a rank-r value with keepdims: k, else 0.
+  auto trailing_mean = [&](const Node& n, int r) -> int {
+    if (n.op_type != "ReduceMean" || n.attrs.get_int("keepdims", 1) != 1) return 0;
+    std::vector<int64_t> axes = n.attrs.get_ints("axes");
+    for (int64_t& a : axes) a = a < 0 ? a + r : a;
+    std::sort(axes.begin(), axes.end());
+    for (std::size_t j = 0; j < axes.size(); ++j)
+      if (axes[j] != r - static_cast<int64_t>(axes.size() - j)) return 0;
+    return static_cast<int>(axes.size());
+  };
+  int count = 0;
+  std::vector<char> dead(g.nodes.size(), 0);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& rm1 = g.nodes[i];
+    if (dead[i] || rm1.inputs.empty() || rm1.inputs[0] < 0 || rm1.outputs.size() != 1) continue;
+    const int x = rm1.inputs[0];
+    if (value(x).dtype != DType::Float32 || !value(x).shape_known) continue;
+    const int r = static_cast<int>(value(x).shape.size()), k = trailing_mean(rm1, r);
+    if (k == 0) continue;
+    const int sub = only(rm1.outputs[0], "Sub");
+    if (sub < 0 || node(sub).inputs.size() != 2 || node(sub).inputs[0] != x || node(sub).inputs[1] != rm1.outputs[0])
+      continue;
+    const int d = node(sub).outputs[0];  // x - mean: read by the Pow and the Div
+    const auto& dr = readers[static_cast<std::size_t>(d)];
+    if (consumers[static_cast<std::size_t>(d)] != 2 || dr.size() != 2) continue;
+    const int pw = node(dr[0]).op_type == "Pow" ? dr[0] : dr[1], dv = pw == dr[0] ? dr[1] : dr[0];
+    if (node(pw).op_type != "Pow" || node(pw).inputs.size() != 2 || node(pw).inputs[0] != d ||
+        scalar(node(pw).inputs[1]) != 2.f)
+      continue;
+    const int rm2 = only(node(pw).outputs[0], "ReduceMean");
+    if (rm2 < 0 || trailing_mean(node(rm2), r) != k) continue;
+    const int add_eps = only(node(rm2).outputs[0], "Add");
+    const auto eps = add_eps < 0 ? std::nullopt : scalar(other(node(add_eps), node(rm2).outputs[0]));
+    if (!eps || !(*eps >= 0.f)) continue;
+    const int sq = only(node(add_eps).outputs[0], "Sqrt");
+    if (sq < 0 || only(node(sq).outputs[0], "Div") != dv || node(dv).op_type != "Div" ||
+        node(dv).inputs.size() != 2 || node(dv).inputs[0] != d || node(dv).inputs[1] != node(sq).outputs[0])
+      continue;
+    // The affine part: Mul by a constant scale, then Add of a constant bias (either order).
+    const int mul = only(node(dv).outputs[0], "Mul");
+    const int scale = mul < 0 ? -1 : other(node(mul), node(dv).outputs[0]);
+    const int add = mul < 0 ? -1 : only(node(mul).outputs[0], "Add");
+    const int bias = add < 0 ? -1 : other(node(add), node(mul).outputs[0]);
+    if (!g.is_constant(scale) || !g.is_constant(bias) || value(scale).dtype != DType::Float32 ||
+        value(bias).dtype != DType::Float32)
+      continue;
+    // Scale and bias broadcast over the normalised dims alone (LayerNormalization's rule).
+    const Shape normalized(value(x).shape.end() - k, value(x).shape.end());
+    auto fits = [&](int v) {
+      const Shape& s = value(v).shape;
+      if (s.size() > normalized.size()) return false;
+      for (std::size_t j = 0; j < s.size(); ++j)
+        if (s[j] != 1 && s[j] != normalized[normalized.size() - s.size() + j]) return false;
+      return true;
+    };
+    if (!fits(scale) || !fits(bias) || value(node(add).outputs[0]).shape != value(x).shape) continue;
+    Node ln;
+    ln.name = node(add).name;
+    ln.op_type = "LayerNormalization";
+    ln.inputs = {x, scale, bias};
+    ln.outputs = {node(add).outputs[0]};
+    ops::Attribute axis, epsilon;
+    axis.kind = ops::Attribute::Kind::Int;
+    axis.i = -k;
+    epsilon.kind = ops::Attribute::Kind::Float;
+    epsilon.f = *eps;
+    ln.attrs.set("axis", axis);
+    ln.attrs.set("epsilon", epsilon);
+    for (int m : {static_cast<int>(i), sub, pw, rm2, add_eps, sq, dv, mul}) dead[static_cast<std::size_t>(m)] = 1;
+    node(add) = std::move(ln);
+    ++count;
+  }
+  if (count == 0) return 0;
+  std::vector<Node> kept;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i)
+    if (!dead[i]) kept.push_back(std::move(g.nodes[i]));
+  g.nodes = std::move(kept);
+  remove_dead(g);
+  return count;
+}
+
 std::string optimize(Graph& g) {
   const int ids = eliminate_identities(g);
   const int bns = fold_batchnorm(g);
   const int blocks = reparameterize(g);
+  const int lns = fuse_layernorm(g);
   return "identities removed " + std::to_string(ids) + ", batchnorms folded " + std::to_string(bns) +
-         ", blocks reparameterised " + std::to_string(blocks);
+         ", blocks reparameterised " + std::to_string(blocks) + ", layernorms fused " + std::to_string(lns);
 }
 
 }  // namespace nnjit::graph

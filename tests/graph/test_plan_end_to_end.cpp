@@ -83,6 +83,49 @@ TEST_SUITE("graph") {
     }
   }
 
+  TEST_CASE("torch's nine-node LayerNorm runs as one LayerNormalization, same answers as the nodes") {
+    static const Engine engine;
+    // LayerNorm over the last axis (scale [C], bias [C]), over the last two (scale
+    // [H,C]), with the Add and Mul operands swapped; and a ReduceMean over a middle axis,
+    // which is not a LayerNorm over trailing axes and stays as written.
+    auto layernorm = [](Net& n, const std::string& x, const std::string& y, std::vector<int64_t> axes,
+                        const std::vector<int64_t>& params, bool swapped) {
+      auto* m1 = n.op("ReduceMean", {x}, y + "_mean");
+      attr_ints(m1, "axes", axes);
+      n.op("Sub", {x, y + "_mean"}, y + "_d");
+      n.op("Pow", {y + "_d", n.scalar(y + "_two", 2.f)}, y + "_sq");
+      auto* m2 = n.op("ReduceMean", {y + "_sq"}, y + "_var");
+      attr_ints(m2, "axes", axes);
+      n.op("Add", {y + "_var", n.scalar(y + "_eps", 1e-6f)}, y + "_ve");
+      n.op("Sqrt", {y + "_ve"}, y + "_std");
+      n.op("Div", {y + "_d", y + "_std"}, y + "_n");
+      const std::string w = n.weights(y + "_w", params), b = n.weights(y + "_b", params);
+      n.op("Mul", swapped ? std::vector<std::string>{w, y + "_n"} : std::vector<std::string>{y + "_n", w}, y + "_s");
+      n.op("Add", swapped ? std::vector<std::string>{b, y + "_s"} : std::vector<std::string>{y + "_s", b}, y);
+    };
+    Net n;
+    n.input("X", {2, 5, 24});
+    layernorm(n, "X", "A", {-1}, {24}, false);
+    layernorm(n, "A", "B", {1, 2}, {5, 24}, true);
+    layernorm(n, "B", "Y", {1}, {5, 1}, false);
+    n.output("Y");
+    const std::string bytes = n.bytes();
+    const std::vector<NamedTensor> inputs = {{"X", testing::random_tensor({2, 5, 24}, 3, -2.f, 3.f)}};
+    Options as_written;
+    as_written.optimize = false;
+    auto want_model = engine.load_bytes(bytes.data(), bytes.size(), "ln.onnx", "", as_written);
+    auto model = engine.load_bytes(bytes.data(), bytes.size(), "ln.onnx", "");
+    int fused = 0, means = 0;
+    for (const StepInfo& st : model->steps()) {
+      fused += st.op == "LayerNormalization";
+      means += st.op == "ReduceMean";
+    }
+    CHECK_MESSAGE(fused == 2, model->plan_report());
+    CHECK_MESSAGE(means == 2, model->plan_report());  // the middle-axis one, as written
+    const Tensor want = want_model->session().run(inputs).at(0).tensor;
+    CHECK(testing::max_abs_diff(model->session().run(inputs).at(0).tensor, want) <= 1e-5);
+  }
+
   TEST_CASE("a model file's weights are packed where they lie, at any alignment, and the file is let go") {
     static const Engine engine;
     // A conv (weights packed) and elementwise constants (kept), all as raw_data big enough
