@@ -98,7 +98,7 @@ void check_plan(const DepthwisePlan& p) {
   const auto& s = p.shape;
   if (p.block != isa_block(p.isa)) fail("block does not match the ISA");
   if (p.blocks != div_up(s.channels, p.block)) fail("blocks do not cover the channels");
-  if (s.kernel != 3 && s.kernel != 5 && s.kernel != 7) fail("kernel size");
+  if (s.kernel < 1 || s.kernel > 7) fail("kernel size");
   if (s.stride < 1 || s.dilation < 1 || s.pad_left < 0 || s.pad_top < 0 || s.out_height() < 1 || s.out_width() < 1)
     fail("stride, dilation or pads");
   if (p.pixels < 1 || p.pixels > depthwise_max_pixels(p.isa, s.kernel)) fail("register tile does not fit");

@@ -53,10 +53,10 @@ std::variant<DepthwisePlan, std::string> plan_depthwise(const DepthwiseShape& sh
   constexpr int64_t kMaxDim = int64_t{1} << 24;
   if (s.batch > kMaxDim || s.channels > kMaxDim || s.height > kMaxDim || s.width > kMaxDim)
     return "depthwise: a dimension exceeds 2^24 (got " + s.key() + ")";
-  if (s.kernel != 3 && s.kernel != 5 && s.kernel != 7)
-    return "depthwise: only 3x3, 5x5 and 7x7 kernels are generated (got " + std::to_string(s.kernel) + ")";
-  if (s.stride != 1 && s.stride != 2)
-    return "depthwise: only strides 1 and 2 are generated (got " + std::to_string(s.stride) + ")";
+  if (s.kernel < 1 || s.kernel > 7)
+    return "depthwise: only 1x1 to 7x7 kernels are generated (got " + std::to_string(s.kernel) + ")";
+  if (s.stride < 1 || s.stride > 4)
+    return "depthwise: only strides 1 to 4 are generated (got " + std::to_string(s.stride) + ")";
   if (s.dilation != 1 && s.dilation != 2 && s.dilation != 4)
     return "depthwise: only dilations 1, 2 and 4 are generated (got " + std::to_string(s.dilation) + ")";
   if (s.pad_top < 0 || s.pad_left < 0 || s.pad_bottom < 0 || s.pad_right < 0)

@@ -207,6 +207,17 @@ TEST_CASE("depthwise: spatial sizes, kernels and strides") {
         }
 }
 
+TEST_CASE("depthwise: 1x1 (a per-channel affine: BatchNormalization), even kernels, strides up to 4") {
+  for (Isa isa : kIsas)
+    for (int k : {1, 2, 4, 6})
+      for (int stride : {1, 2, 3, 4})
+        for (int64_t hw : {1, 5, 13, 56}) {
+          if (hw < k) continue;
+          DepthwiseTester().channels(17).size(hw).kernel(k).stride(stride).pads(0, 0, 0, 0).isa(isa).Test();
+          DepthwiseTester().channels(40).height(7).width(hw).kernel(k).stride(stride).isa(isa).Test();
+        }
+}
+
 TEST_CASE("depthwise: wide rows (several looped tiles)") {
   for (Isa isa : kIsas)
     for (int k : {3, 5, 7})
@@ -341,8 +352,8 @@ TEST_CASE("depthwise: the plan refuses what it cannot run, and says why") {
   };
   auto has = [](const std::string& s, const char* what) { return s.find(what) != std::string::npos; };
   CHECK(has(reason({.channels = 0, .height = 5, .width = 5}), "positive"));
-  CHECK(has(reason({.channels = 4, .height = 5, .width = 5, .kernel = 4}), "3x3"));
-  CHECK(has(reason({.channels = 4, .height = 5, .width = 5, .stride = 3}), "stride"));
+  CHECK(has(reason({.channels = 4, .height = 9, .width = 9, .kernel = 8}), "7x7"));
+  CHECK(has(reason({.channels = 4, .height = 5, .width = 5, .stride = 5}), "stride"));
   CHECK(has(reason({.channels = 4, .height = 9, .width = 9, .dilation = 3}), "dilation"));
   CHECK(has(reason({.channels = 4, .height = 5, .width = 5, .pad_top = -1}), "negative"));
   CHECK(has(reason({.channels = 4, .height = 2, .width = 5}), "smaller than the kernel"));
