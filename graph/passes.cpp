@@ -497,6 +497,48 @@ int reparameterize(Graph& g) {
   return count;
 }
 
+int batchnorm_to_conv(Graph& g) {
+  int count = 0;
+  for (Node& bn : g.nodes) {
+    if (bn.op_type != "BatchNormalization" || !default_domain(bn) || bn.inputs.size() != 5 || bn.inputs[0] < 0 ||
+        bn.outputs.size() != 1 || bn.attrs.get_int("training_mode", 0) != 0)
+      continue;
+    const Value& x = g.values[static_cast<std::size_t>(bn.inputs[0])];
+    if (!known_float(x) || x.shape.size() != 4) continue;
+    const int64_t channels = x.shape[1];
+    const float* p[4] = {};
+    for (int k = 0; k < 4; ++k) {
+      const Tensor* t = float_constant(g, bn.inputs[static_cast<std::size_t>(k + 1)]);
+      p[k] = t && t->numel() == channels ? t->data<float>() : nullptr;
+    }
+    if (!p[0] || !p[1] || !p[2] || !p[3]) continue;
+    const float eps = bn.attrs.get_float("epsilon", 1e-5f);
+    Tensor w(DType::Float32, {channels, 1, 1, 1}), b(DType::Float32, {channels});
+    for (int64_t c = 0; c < channels; ++c) {  // as fold_batchnorm computes a folded conv's
+      const float s = p[0][c] / std::sqrt(p[3][c] + eps);
+      w.data<float>()[c] = s;
+      b.data<float>()[c] = (0.f - p[2][c]) * s + p[1][c];
+    }
+    Node conv;
+    conv.name = bn.name;
+    conv.op_type = "Conv";
+    conv.inputs = {bn.inputs[0], g.add_value({bn.name + ".scale_as_weight", DType::Float32, w.shape(), {}, true, w, -1}),
+                   g.add_value({bn.name + ".shift_as_bias", DType::Float32, {channels}, {}, true, b, -1})};
+    conv.outputs = bn.outputs;
+    ops::Attribute group, kernel;
+    group.kind = ops::Attribute::Kind::Int;
+    group.i = channels;
+    kernel.kind = ops::Attribute::Kind::Ints;
+    kernel.ints = {1, 1};
+    conv.attrs.set("group", group);
+    conv.attrs.set("kernel_shape", kernel);
+    bn = std::move(conv);
+    ++count;
+  }
+  if (count) remove_dead(g);
+  return count;
+}
+
 int fuse_layernorm(Graph& g) {
   const std::vector<int> consumers = consumer_counts(g);
   std::vector<std::vector<int>> readers(g.values.size());
@@ -606,8 +648,10 @@ std::string optimize(Graph& g) {
   const int bns = fold_batchnorm(g);
   const int blocks = reparameterize(g);
   const int lns = fuse_layernorm(g);
+  const int affine = batchnorm_to_conv(g);
   return "identities removed " + std::to_string(ids) + ", batchnorms folded " + std::to_string(bns) +
-         ", blocks reparameterised " + std::to_string(blocks) + ", layernorms fused " + std::to_string(lns);
+         ", blocks reparameterised " + std::to_string(blocks) + ", layernorms fused " + std::to_string(lns) +
+         ", batchnorms as depthwise 1x1 " + std::to_string(affine);
 }
 
 }  // namespace nnjit::graph

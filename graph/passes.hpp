@@ -40,9 +40,16 @@ int reparameterize(Graph& g);
 // nine reference ops. Returns the number fused.
 int fuse_layernorm(Graph& g);
 
+// An inference BatchNormalization of a 4-D float tensor with constant parameters that no
+// Conv took (fold_batchnorm), as DenseNet's BN -> ReLU -> Conv on concatenated features
+// has: a depthwise 1x1 Conv (group = C, weight scale / sqrt(var + eps), bias shift - mean
+// * that), which the planner runs on blocked tensors with the ReLU fused, where the BN
+// was a reference op between two reorders. Run after fold_batchnorm and reparameterize.
+int batchnorm_to_conv(Graph& g);
+
 // All passes; returns a one-line account
 // ("identities removed 3, batchnorms folded 52, blocks reparameterised 17, layernorms
-// fused 0").
+// fused 0, batchnorms as depthwise 1x1 0").
 std::string optimize(Graph& g);
 
 }  // namespace nnjit::graph

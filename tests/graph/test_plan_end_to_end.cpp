@@ -126,6 +126,53 @@ TEST_SUITE("graph") {
     CHECK(testing::max_abs_diff(model->session().run(inputs).at(0).tensor, want) <= 1e-5);
   }
 
+  TEST_CASE("a BatchNormalization no Conv takes runs as a depthwise 1x1 conv, its ReLU fused; same answers") {
+    static const Engine engine;
+    // DenseNet's BN -> ReLU -> Conv on concatenated features; and a BN of a 3-D tensor,
+    // which stays a BatchNormalization.
+    auto bn = [](Net& n, const std::string& x, const std::string& y, int64_t c) {
+      Tensor var = testing::random_tensor({c}, 21, 0.5f, 2.f);
+      testing::add_float_initializer(n.g(), y + "_var", {c}, std::vector<float>(var.data<float>(), var.data<float>() + c));
+      auto* node = n.op("BatchNormalization", {x, n.weights(y + "_g", {c}), n.weights(y + "_b", {c}),
+                                               n.weights(y + "_m", {c}), y + "_var"},
+                        y);
+      attr_float(node, "epsilon", 1e-3f);
+    };
+    Net n;
+    n.input("X", {1, 8, 9, 9}).input("S", {2, 6, 5});
+    n.conv("X", "c1", 8, 12, 1);
+    auto* cat = n.op("Concat", {"X", "c1"}, "cat");
+    attr_int(cat, "axis", 1);
+    bn(n, "cat", "b", 20);
+    n.op("Relu", {"b"}, "r");
+    n.conv("r", "Y", 20, 16, 3, 1, 1);
+    bn(n, "S", "Z", 6);
+    n.output("Y").output("Z");
+    const std::string bytes = n.bytes();
+    const std::vector<NamedTensor> inputs = {{"X", testing::random_tensor({1, 8, 9, 9}, 4)},
+                                             {"S", testing::random_tensor({2, 6, 5}, 5)}};
+    Options as_written;
+    as_written.optimize = false;
+    auto want_model = engine.load_bytes(bytes.data(), bytes.size(), "bn.onnx", "", as_written);
+    const std::vector<NamedTensor> want = want_model->session().run(inputs);
+    for (const std::string isa : {"reference", "auto"}) {
+      CAPTURE(isa);
+      auto model = engine.load_bytes(bytes.data(), bytes.size(), "bn.onnx", "", isa_options(isa));
+      int depthwise = 0, bns = 0;
+      for (const StepInfo& st : model->steps()) {
+        // The BN's node now a Conv: with the ReLU and a depthwise kernel on the JIT path.
+        if (!st.nodes.empty() && st.nodes.front() == "b_BatchNormalization")
+          depthwise += isa == "reference" ? st.op == "Conv"
+                                          : st.op == "Conv+Relu" && st.kernel.find("depthwise_k1_relu") != std::string::npos;
+        bns += st.op == "BatchNormalization";
+      }
+      CHECK_MESSAGE(bns == 1, model->plan_report());  // the 3-D one
+      CHECK_MESSAGE(depthwise == 1, model->plan_report());
+      const std::vector<NamedTensor> got = model->session().run(inputs);
+      for (std::size_t k = 0; k < got.size(); ++k) CHECK(testing::max_abs_diff(got[k].tensor, want[k].tensor) <= 1e-5);
+    }
+  }
+
   TEST_CASE("a model file's weights are packed where they lie, at any alignment, and the file is let go") {
     static const Engine engine;
     // A conv (weights packed) and elementwise constants (kept), all as raw_data big enough
