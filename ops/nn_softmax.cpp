@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "ops/nn_schemas.hpp"
 #include "ops/softmax.hpp"
@@ -9,6 +10,7 @@
 namespace nnjit::ops {
 
 void softmax_reference(int64_t outer, int64_t n, int64_t inner, const float* src, float* dst, bool log_softmax) {
+  std::vector<double> e(static_cast<std::size_t>(n));  // each exp, computed once
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t in = 0; in < inner; ++in) {
       const float* s = src + o * n * inner + in;
@@ -16,12 +18,11 @@ void softmax_reference(int64_t outer, int64_t n, int64_t inner, const float* src
       float max = -std::numeric_limits<float>::infinity();
       for (int64_t i = 0; i < n; ++i) max = std::max(max, s[i * inner]);
       double sum = 0;
-      for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(s[i * inner]) - max);
+      for (int64_t i = 0; i < n; ++i) sum += e[static_cast<std::size_t>(i)] = std::exp(static_cast<double>(s[i * inner]) - max);
       const double log_sum = std::log(sum);
-      for (int64_t i = 0; i < n; ++i) {
-        const double shifted = static_cast<double>(s[i * inner]) - max;
-        d[i * inner] = static_cast<float>(log_softmax ? shifted - log_sum : std::exp(shifted) / sum);
-      }
+      for (int64_t i = 0; i < n; ++i)
+        d[i * inner] = static_cast<float>(log_softmax ? static_cast<double>(s[i * inner]) - max - log_sum
+                                                      : e[static_cast<std::size_t>(i)] / sum);
     }
   }
 }
