@@ -1,4 +1,6 @@
 // Engine, Model and Session: the phases load -> optimize -> plan -> compile, then run.
+#include <unistd.h>
+
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -443,6 +445,12 @@ Session::Session(std::shared_ptr<const Model> model) : model_(std::move(model)),
   const graph::Graph& g = m.graph;
   State& st = *state_;
   const std::size_t arena = std::max<std::size_t>(m.memory.arena_bytes, 1);
+  // An arena larger than the machine's memory (a model asking for absurd shapes) is
+  // refused before the allocator is asked: it could only fail, or overcommit.
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0 && arena / static_cast<std::size_t>(page) > static_cast<std::size_t>(pages))
+    throw_internal("out of memory: a " + std::to_string(arena) + "-byte arena is more than this machine's " +
+                   std::to_string(static_cast<std::size_t>(pages) * static_cast<std::size_t>(page)) + " bytes");
   void* base = std::aligned_alloc(runtime::kArenaAlign, (arena + 2 * runtime::kArenaAlign - 1) / runtime::kArenaAlign * runtime::kArenaAlign);
   if (!base) throw_internal("out of memory allocating a " + std::to_string(arena) + "-byte arena");
   st.arena = std::shared_ptr<void>(base, [](void* p) { std::free(p); });

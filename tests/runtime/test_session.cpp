@@ -94,6 +94,25 @@ TEST_SUITE("runtime") {
   }
 
 
+  TEST_CASE("a session whose arena would exceed the machine's memory is refused, named, before allocating") {
+    Engine engine;
+    onnx::ModelProto m = testing::empty_model(13);
+    auto* g = m.mutable_graph();
+    // 64 Gi floats a value: 256 GiB of activations, more than the machines this runs on.
+    testing::add_tensor_info(g->mutable_input(), "x", onnx::TensorProto::FLOAT, {65536, 1024, 1024});
+    testing::add_tensor_info(g->mutable_output(), "y", onnx::TensorProto::FLOAT, {65536, 1024, 1024});
+    testing::add_node(g, "Relu", {"x"}, {"a"}, "relu");
+    testing::add_node(g, "Neg", {"a"}, {"y"}, "neg");
+    const std::string bytes = m.SerializeAsString();
+    auto model = engine.load_bytes(bytes.data(), bytes.size(), "huge.onnx", ".");
+    try {
+      Session s = model->session();
+      FAIL("a 256 GiB arena was accepted");
+    } catch (const Error& e) {
+      CHECK(std::string(e.what()).find("more than this machine's") != std::string::npos);
+    }
+  }
+
   TEST_CASE("run: a run-time error names the node; the session stays usable") {
     Engine engine;
     auto model = gather_model(engine);
