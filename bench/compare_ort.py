@@ -85,6 +85,7 @@ def main():
     ap.add_argument("--gap-ms", type=float, default=0, help="idle ms before each timed run (default 0)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = ap.parse_args()
+    args.zoo = os.path.abspath(args.zoo)  # ONNX Runtime's runner resolves paths from its own folder
 
     ensure_ort()
     zoo = json.load(open(os.path.join(args.zoo, "zoo.json")))
