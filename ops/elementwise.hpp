@@ -38,6 +38,10 @@ inline constexpr std::initializer_list<DType> kNumeric = {DType::Float32, DType:
 inline constexpr std::initializer_list<DType> kAllTypes = {DType::Float32, DType::Float64, DType::Int64,
                                                            DType::Int32,   DType::Int8,    DType::UInt8,
                                                            DType::Bool};
+// Cast and CastLike convert the 16-bit floats too (through float32).
+inline constexpr std::initializer_list<DType> kCastTypes = {DType::Float32, DType::Float64, DType::Int64,
+                                                            DType::Int32,   DType::Int8,    DType::UInt8,
+                                                            DType::Bool,    DType::Float16, DType::BFloat16};
 
 // Wrapping integer arithmetic (two's complement, as numpy computes it).
 template <class T>

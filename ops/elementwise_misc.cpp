@@ -1,7 +1,9 @@
 // Type conversion and data movement that is elementwise: Cast, Where, Identity, and
 // Dropout (which at inference is an identity).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "ops/elementwise.hpp"
 
@@ -10,13 +12,72 @@ namespace nnjit::ops::ew {
 namespace {
 
 bool is_supported_type(int64_t t) {
-  return std::any_of(kAllTypes.begin(), kAllTypes.end(), [t](DType d) { return static_cast<int64_t>(d) == t; });
+  return std::any_of(kCastTypes.begin(), kCastTypes.end(), [t](DType d) { return static_cast<int64_t>(d) == t; });
 }
 
 std::string supported_types_str() {
   std::string s;
-  for (DType d : kAllTypes) s += (s.empty() ? "" : ", ") + dtype_name(d);
+  for (DType d : kCastTypes) s += (s.empty() ? "" : ", ") + dtype_name(d);
   return s;
+}
+
+// ---- 16-bit floats: IEEE half (float16) and bfloat16, read exactly into float32 and
+// rounded from it to nearest, ties to even; NaN stays NaN (quiet), infinities stay.
+
+bool is_16bit_float(DType d) { return d == DType::Float16 || d == DType::BFloat16; }
+
+float half_bits_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
+  uint32_t bits;
+  if (exp == 0x1fu) {
+    bits = sign | 0x7f800000u | (mant << 13);  // inf, NaN
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);  // normal: rebias 15 -> 127
+  } else if (mant == 0) {
+    bits = sign;  // signed zero
+  } else {        // subnormal: mant * 2^-24, exact in float32
+    float f = static_cast<float>(mant) * 0x1p-24f;
+    std::memcpy(&bits, &f, sizeof bits);
+    bits |= sign;
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+uint16_t float_to_half_bits(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  const uint16_t sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
+  const uint32_t ax = x & 0x7fffffffu;
+  if (ax >= 0x7f800000u) return static_cast<uint16_t>(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u : 0u));
+  if (ax >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // rounds to >= 65520: inf
+  if (ax < 0x38800000u) {  // below half's smallest normal (2^-14): a subnormal or zero
+    // Units of 2^-24, rounded to nearest even by the FPU's own addition.
+    float a;
+    std::memcpy(&a, &ax, sizeof a);
+    const float scaled = a * 0x1p24f;  // exact: a power-of-two scale
+    const float r = std::nearbyint(scaled);
+    return static_cast<uint16_t>(sign | static_cast<uint16_t>(r));
+  }
+  // Normal: drop 13 mantissa bits, rounding to nearest even (a carry may bump the exponent,
+  // as it should).
+  const uint32_t rounded = ax + 0xfffu + ((ax >> 13) & 1u);
+  return static_cast<uint16_t>(sign | ((rounded - 0x38000000u) >> 13));
+}
+
+float bfloat16_bits_to_float(uint16_t h) {
+  const uint32_t bits = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+uint16_t float_to_bfloat16_bits(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, sizeof x);
+  if ((x & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((x >> 16) | 0x40u);  // quiet NaN
+  return static_cast<uint16_t>((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
 // ---- Cast -----------------------------------------------------------------------------
@@ -51,13 +112,46 @@ void infer_cast(InferContext& c) {
   if (!is_supported_type(to))
     c.unsupported("Cast to " + dtype_name(static_cast<DType>(to)) + " is not supported (nnjit casts between " +
                   supported_types_str() + ")");
-  c.require_type(0, kAllTypes);
+  c.require_type(0, kCastTypes);
   c.set_output(0, static_cast<DType>(to), c.shape(0));
+}
+
+// A cast from or to a 16-bit float goes through float32: the 16-bit value reads into it
+// exactly; another type converts to float32 first (as Cast would), then rounds.
+void cast_16bit(const Tensor& x, Tensor& y) {
+  const int64_t n = x.numel();
+  std::vector<float> f(static_cast<std::size_t>(n));
+  if (is_16bit_float(x.dtype())) {
+    const auto* src = static_cast<const uint16_t*>(x.raw());
+    for (int64_t i = 0; i < n; ++i)
+      f[static_cast<std::size_t>(i)] =
+          x.dtype() == DType::Float16 ? half_bits_to_float(src[i]) : bfloat16_bits_to_float(src[i]);
+  } else {
+    dispatch<NNJIT_EW_ALL>(x.dtype(), [&](auto tag) {
+      using From = typename decltype(tag)::type;
+      const From* src = x.data<From>();
+      for (int64_t i = 0; i < n; ++i) f[static_cast<std::size_t>(i)] = convert<float>(src[i]);
+    });
+  }
+  if (is_16bit_float(y.dtype())) {
+    auto* dst = static_cast<uint16_t*>(y.raw());
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = f[static_cast<std::size_t>(i)];
+      dst[i] = y.dtype() == DType::Float16 ? float_to_half_bits(v) : float_to_bfloat16_bits(v);
+    }
+  } else {
+    dispatch<NNJIT_EW_ALL>(y.dtype(), [&](auto tag) {
+      using To = typename decltype(tag)::type;
+      To* dst = y.data<To>();
+      for (int64_t i = 0; i < n; ++i) dst[i] = convert<To>(f[static_cast<std::size_t>(i)]);
+    });
+  }
 }
 
 void compute_cast(const ComputeContext& c) {
   const Tensor& x = c.in(0);
   Tensor& y = c.out(0);
+  if (is_16bit_float(x.dtype()) || is_16bit_float(y.dtype())) return cast_16bit(x, y);
   dispatch<NNJIT_EW_ALL>(x.dtype(), [&](auto from_tag) {
     using From = typename decltype(from_tag)::type;
     dispatch<NNJIT_EW_ALL>(y.dtype(), [&](auto to_tag) {

@@ -48,8 +48,8 @@ void compute_size(const ComputeContext& c) { c.out(0).data<int64_t>()[0] = c.in(
 
 void infer_cast_like(InferContext& c) {
   c.require_inputs(2, 2);
-  c.require_type(0, ew::kAllTypes);
-  c.require_type(1, ew::kAllTypes);
+  c.require_type(0, ew::kCastTypes);
+  c.require_type(1, ew::kCastTypes);
   c.set_output(0, c.dtype(1), c.shape(0));
 }
 

@@ -305,6 +305,55 @@ TEST_CASE("comparisons give bool and broadcast") {
   CHECK_UNSUPPORTED(OpRunner("Greater").in(Tensor(DType::Float16, {1})).in(Tensor(DType::Float16, {1})).run());
 }
 
+TEST_CASE("Cast to and from float16 and bfloat16: exact up, nearest-even down, specials kept") {
+  auto cast = [](const Tensor& x, DType to) {
+    return OpRunner("Cast").attr_i("to", static_cast<int>(to)).in(x).run()[0];
+  };
+  auto bits = [](const Tensor& t) {
+    const auto* p = static_cast<const uint16_t*>(t.raw());
+    return std::vector<uint16_t>(p, p + t.numel());
+  };
+  auto sixteen = [](DType d, const std::vector<uint16_t>& v) {
+    Tensor t(d, {static_cast<int64_t>(v.size())});
+    std::memcpy(t.raw(), v.data(), v.size() * 2);
+    return t;
+  };
+  const float tiny = std::ldexp(1.f, -24), one_ulp_half = std::ldexp(1.f, -11);
+  // 1, the largest half, a value rounding to it, the first rounding to inf, the smallest
+  // subnormal, ties between subnormals (to even: 0 and 2), a tie above 1 (to 1), a value
+  // past it, -0, -inf, the smallest normal, a value below every subnormal.
+  Tensor h = cast(f32({1.f, 65504.f, 65519.f, 65520.f, tiny, tiny / 2, 3 * tiny / 2, 1 + one_ulp_half,
+                       1 + 3 * one_ulp_half, -0.f, -INFINITY, std::ldexp(1.f, -14), 1e-8f},
+                      {13}),
+                  DType::Float16);
+  CHECK(h.dtype() == DType::Float16);
+  CHECK(bits(h) == std::vector<uint16_t>{0x3c00, 0x7bff, 0x7bff, 0x7c00, 0x0001, 0x0000, 0x0002, 0x3c00, 0x3c02,
+                                         0x8000, 0xfc00, 0x0400, 0x0000});
+  Tensor nan_h = cast(f32({kNaN}, {1}), DType::Float16);
+  CHECK((bits(nan_h)[0] & 0x7c00) == 0x7c00);
+  CHECK((bits(nan_h)[0] & 0x3ff) != 0);
+  // Up: exact, subnormals and specials included; to float64 and int32 through float32.
+  Tensor f = cast(sixteen(DType::Float16, {0x0001, 0x7bff, 0x8000, 0x3555, 0xfc00, 0x7e00}), DType::Float32);
+  CHECK(f.data<float>()[0] == tiny);
+  CHECK(f.data<float>()[1] == 65504.f);
+  CHECK(std::signbit(f.data<float>()[2]));
+  CHECK(f.data<float>()[3] == 0x1.554p-2f);
+  CHECK(f.data<float>()[4] == -INFINITY);
+  CHECK(std::isnan(f.data<float>()[5]));
+  CHECK(values(cast(sixteen(DType::Float16, {0x4500, 0xc500}), DType::Int32)) == V{5, -5});
+  CHECK(values(cast(sixteen(DType::Float16, {0x3c00}), DType::Float64)) == V{1});
+  // bfloat16: the top half of float32, rounded to nearest even; NaN stays NaN.
+  const float bf_ulp = std::ldexp(1.f, -8);
+  Tensor b = cast(f32({1.f, 1 + bf_ulp, 1 + 3 * bf_ulp, -2.5f, INFINITY}, {5}), DType::BFloat16);
+  CHECK(bits(b) == std::vector<uint16_t>{0x3f80, 0x3f80, 0x3f82, 0xc020, 0x7f80});
+  CHECK(std::isnan(cast(cast(f32({kNaN}, {1}), DType::BFloat16), DType::Float32).data<float>()[0]));
+  CHECK(values(cast(sixteen(DType::BFloat16, {0x3f80, 0xc020}), DType::Float32)) == V{1, -2.5});
+  // float16 <-> bfloat16 through float32; CastLike takes the same path.
+  CHECK(bits(cast(sixteen(DType::Float16, {0x3c00, 0x4500}), DType::BFloat16)) == std::vector<uint16_t>{0x3f80, 0x40a0});
+  Tensor like = OpRunner("CastLike").opset(15).in(f32({2.f}, {1})).in(Tensor(DType::Float16, {1})).run()[0];
+  CHECK(bits(like) == std::vector<uint16_t>{0x4000});
+}
+
 TEST_CASE("Not and Where") {
   auto y = OpRunner("Not").in(bools({1, 0, 0}, {3})).run()[0];
   CHECK(values(y) == V{0, 1, 1});
@@ -351,12 +400,12 @@ TEST_CASE("Cast between the supported types") {
   y = cast(f32({1.5f}, {1}), DType::Float32);
   CHECK(values(y) == V{1.5});
 
-  // float16, string... are refused, both by check (at load) and by infer.
-  OpRunner to_half = OpRunner("Cast").attr_i("to", static_cast<int>(DType::Float16)).in(f32({1}, {1}));
-  CHECK(to_half.check().size() == 1);
-  CHECK_UNSUPPORTED(to_half.run());
+  // string, uint16... are refused, both by check (at load) and by infer.
+  OpRunner to_string = OpRunner("Cast").attr_i("to", static_cast<int>(DType::String)).in(f32({1}, {1}));
+  CHECK(to_string.check().size() == 1);
+  CHECK_UNSUPPORTED(to_string.run());
   CHECK(OpRunner("Cast").attr_i("to", static_cast<int>(DType::Int64)).check().empty());
-  CHECK_UNSUPPORTED(cast(Tensor(DType::Float16, {1}), DType::Float32));
+  CHECK(OpRunner("Cast").attr_i("to", static_cast<int>(DType::Float16)).check().empty());
   CHECK_UNSUPPORTED(cast(Tensor(DType::UInt16, {1}), DType::Float32));
   CHECK_INVALID(OpRunner("Cast").in(f32({1}, {1})).run());  // no 'to'
 }
