@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,14 @@ struct Graph {
 inline jit::FloatsIn read_floats(const Tensor& t) {
   if (!t.aligned() && t.unaligned_bytes() != nullptr) return jit::FloatsIn::bytes(t.unaligned_bytes());
   return jit::FloatsIn(t.data<float>());
+}
+
+// The value of a float32 constant of one element, or nullopt.
+inline std::optional<float> scalar_constant(const Graph& g, int v) {
+  if (!g.is_constant(v)) return std::nullopt;
+  const Tensor& t = g.values[static_cast<std::size_t>(v)].constant;
+  if (t.dtype() != DType::Float32 || t.numel() != 1) return std::nullopt;
+  return t.data<float>()[0];
 }
 
 // Binds symbolic input dims (Options::dims, else Options::default_dim), sorts the nodes

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "ops/conv.hpp"
+#include "ops/util.hpp"
 
 namespace nnjit::graph {
 
@@ -42,6 +43,10 @@ bool is_forwarding(const Graph& g, const Node& n, const std::vector<int>& consum
   }
   return true;
 }
+
+// An inference BatchNormalization is y = x * m + (shift - mean * m) per channel, with
+// this m: fold_batchnorm, reparameterize and batchnorm_to_conv all use it.
+float bn_multiplier(float scale, float var, float eps) { return scale / std::sqrt(var + eps); }
 
 }  // namespace
 
@@ -141,7 +146,7 @@ int fold_batchnorm(Graph& g) {
       const float* ob = has_bias ? g.values[static_cast<std::size_t>(conv->inputs[2])].constant.data<float>() : nullptr;
       for (int64_t o = 0; o < oc; ++o) {
         const int64_t k = first + o;
-        const float s = scale[k] / std::sqrt(var[k] + eps);
+        const float s = bn_multiplier(scale[k], var[k], eps);
         float* wo = nw.data<float>() + o * per_oc;
         for (int64_t i = 0; i < per_oc; ++i) wo[i] *= s;
         nb.data<float>()[o] = ((ob ? ob[o] : 0.f) - mean[k]) * s + shift[k];
@@ -394,7 +399,7 @@ void merge(Graph& g, const Block& b, std::vector<char>& gone) {
   int64_t centre = 0;
   for (int64_t k : kernel) centre = centre * k + k / 2;
   auto norm_scale = [](const Norm& nm, int64_t o) {
-    return read_floats(nm.scale)[o] / std::sqrt(read_floats(nm.var)[o] + nm.eps);
+    return bn_multiplier(read_floats(nm.scale)[o], read_floats(nm.var)[o], nm.eps);
   };
   Tensor w = Tensor::deferred(DType::Float32, wshape, [src, oc, icg, kplane, centre, norm_scale](void* dst) {
     auto* wd = static_cast<float*>(dst);
@@ -515,7 +520,7 @@ int batchnorm_to_conv(Graph& g) {
     const float eps = bn.attrs.get_float("epsilon", 1e-5f);
     Tensor w(DType::Float32, {channels, 1, 1, 1}), b(DType::Float32, {channels});
     for (int64_t c = 0; c < channels; ++c) {  // as fold_batchnorm computes a folded conv's
-      const float s = p[0][c] / std::sqrt(p[3][c] + eps);
+      const float s = bn_multiplier(p[0][c], p[3][c], eps);
       w.data<float>()[c] = s;
       b.data<float>()[c] = (0.f - p[2][c]) * s + p[1][c];
     }
@@ -558,10 +563,7 @@ int fuse_layernorm(Graph& g) {
     if (n.inputs.size() != 2 || (n.inputs[0] == v) == (n.inputs[1] == v)) return -1;
     return n.inputs[n.inputs[0] == v ? 1 : 0];
   };
-  auto scalar = [&](int v) -> std::optional<float> {
-    if (!g.is_constant(v) || value(v).dtype != DType::Float32 || value(v).constant.numel() != 1) return std::nullopt;
-    return value(v).constant.data<float>()[0];
-  };
+  auto scalar = [&](int v) { return scalar_constant(g, v); };
   // ReduceMean over the trailing `k` axes of a rank-r value with keepdims: k, else 0.
   auto trailing_mean = [&](const Node& n, int r) -> int {
     if (n.op_type != "ReduceMean" || n.attrs.get_int("keepdims", 1) != 1) return 0;
@@ -610,14 +612,9 @@ int fuse_layernorm(Graph& g) {
       continue;
     // Scale and bias broadcast over the normalised dims alone (LayerNormalization's rule).
     const Shape normalized(value(x).shape.end() - k, value(x).shape.end());
-    auto fits = [&](int v) {
-      const Shape& s = value(v).shape;
-      if (s.size() > normalized.size()) return false;
-      for (std::size_t j = 0; j < s.size(); ++j)
-        if (s[j] != 1 && s[j] != normalized[normalized.size() - s.size() + j]) return false;
-      return true;
-    };
-    if (!fits(scale) || !fits(bias) || value(node(add).outputs[0]).shape != value(x).shape) continue;
+    if (!ops::broadcasts_to(value(scale).shape, normalized) || !ops::broadcasts_to(value(bias).shape, normalized) ||
+        value(node(add).outputs[0]).shape != value(x).shape)
+      continue;
     Node ln;
     ln.name = node(add).name;
     ln.op_type = "LayerNormalization";

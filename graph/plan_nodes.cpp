@@ -15,13 +15,6 @@ namespace nnjit::graph {
 
 namespace {
 
-std::optional<float> scalar_constant(const Graph& g, int v) {
-  if (!g.is_constant(v)) return std::nullopt;
-  const Tensor& t = g.values[static_cast<std::size_t>(v)].constant;
-  if (t.dtype() != DType::Float32 || t.numel() != 1) return std::nullopt;
-  return t.data<float>()[0];
-}
-
 // A residual Add reading `v` once, with another operand of the same shape.
 struct FusedAdd {
   int node = -1;

@@ -77,9 +77,7 @@ void gemm_infer(InferContext& ctx) {
   if (ctx.has_input(2)) {
     const Shape& c = ctx.shape(2);
     const Shape mn{M, N};
-    bool ok = c.size() <= 2;
-    for (std::size_t i = 0; ok && i < c.size(); ++i) ok = c[i] == 1 || c[i] == mn[2 - c.size() + i];
-    if (!ok) ctx.fail("C " + shape_str(c) + " cannot be broadcast to the output " + shape_str(mn));
+    if (!broadcasts_to(c, mn)) ctx.fail("C " + shape_str(c) + " cannot be broadcast to the output " + shape_str(mn));
   }
   ctx.set_output(0, DType::Float32, {M, N});
 }

@@ -78,10 +78,7 @@ void layernorm_infer(InferContext& ctx) {
   for (int i = 1; i < 3; ++i) {
     if (!ctx.has_input(i)) continue;
     const Shape& s = ctx.shape(i);
-    bool ok = s.size() <= normalized.size();
-    for (std::size_t d = 0; ok && d < s.size(); ++d)
-      ok = s[d] == 1 || s[d] == normalized[normalized.size() - s.size() + d];
-    if (!ok)
+    if (!broadcasts_to(s, normalized))
       ctx.fail(std::string(i == 1 ? "Scale " : "B ") + shape_str(s) + " cannot be broadcast to the normalised dims " +
                shape_str(normalized));
   }

@@ -14,6 +14,14 @@ Shape broadcast_shapes(const Shape& a, const Shape& b);
 std::vector<int64_t> strides_of(const Shape& s);
 // Strides of `in` broadcast to `out` (0 along broadcast dims), right-aligned.
 std::vector<int64_t> broadcast_strides(const Shape& in, const Shape& out);
+// Whether `from` broadcasts unidirectionally to `to` (ONNX's rule for Gemm's C and
+// LayerNormalization's Scale and B): no higher rank, each dim right-aligned 1 or equal.
+inline bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  for (std::size_t d = 0; d < from.size(); ++d)
+    if (from[d] != 1 && from[d] != to[to.size() - from.size() + d]) return false;
+  return true;
+}
 // Reads element i of an integer tensor (int32/int64) as int64; InvalidInput for other types.
 int64_t int_at(const Tensor& t, int64_t i);
 // All elements of an int32/int64 tensor as int64.

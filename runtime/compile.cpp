@@ -473,8 +473,9 @@ void compile_step(ModelImpl& m, Step& s) {
       // Gemm's alpha, beta and transB go into the packed weights; threads split the rows
       // in whole register tiles, or the panels (column tiles) when rows are few.
       const auto& plan = std::get<jit::GemmPlan>(s.plan);
-      const ops::Attributes& attrs = g.nodes[static_cast<std::size_t>(s.nodes.at(0))].attrs;
-      const bool gemm = s.op.rfind("Gemm", 0) == 0;
+      const graph::Node& product = g.nodes[static_cast<std::size_t>(s.nodes.at(0))];  // MatMul or Gemm
+      const ops::Attributes& attrs = product.attrs;
+      const bool gemm = product.op_type == "Gemm";
       auto weights = std::make_shared<jit::GemmWeights>(jit::pack_gemm_weights(
           plan, data_or_null(g, s.inputs[1]), gemm && attrs.get_int("transB", 0) != 0,
           gemm ? attrs.get_float("alpha", 1.f) : 1.f, data_or_null(g, s.inputs[2]),
